@@ -1,0 +1,1 @@
+//! Kubernetes client: kubeconfig, pagination, retries, error mapping.

@@ -1,0 +1,10 @@
+//! Pure domain logic: no I/O, unit-tested with tables of cases.
+pub mod docker_config;
+pub mod image_contents;
+pub mod patch_plan;
+pub mod policy;
+pub mod pull_secret;
+pub mod reference;
+pub mod registry_pattern;
+pub mod rules;
+pub mod triage;
