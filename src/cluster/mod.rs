@@ -147,7 +147,9 @@ impl Cluster {
                 (config, context_name)
             }
             // In a pod (the CronJob in deploy/), kubectl falls back to the service account.
-            None if global.server.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+            None if global.server.is_none()
+                && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() =>
+            {
                 let config = kube::Config::incluster()
                     .map_err(|e| Error::Config(format!("in-cluster configuration failed: {e}")))?;
                 (config, String::new())
