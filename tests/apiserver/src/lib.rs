@@ -46,6 +46,7 @@
 mod discovery;
 mod faults;
 pub mod patch;
+mod proto;
 mod rbac;
 pub mod resources;
 pub mod selectors;

@@ -470,6 +470,7 @@ fn respond(
                 sub,
                 query,
                 dry_run,
+                content_type,
             };
             if info.verb != "list" && info.verb != "get" && info.verb != "watch" {
                 run_write_hooks(shared, def, ns, name);
@@ -518,6 +519,17 @@ struct Ctx<'a> {
     sub: &'a str,
     query: &'a HashMap<String, String>,
     dry_run: bool,
+    content_type: Option<&'a str>,
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError {
+        code: 415,
+        body: json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+            "message": "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+            "reason":"UnsupportedMediaType","code":415}),
+        retry_after: None,
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -705,6 +717,10 @@ impl Ctx<'_> {
     }
 
     fn parse_body(&self, body: &[u8]) -> Result<Value, ApiError> {
+        if self.content_type.is_some_and(|c| c.contains("protobuf")) {
+            return crate::proto::decode(body, self.def.kind, &self.def.api_version())
+                .ok_or_else(unsupported_media_type);
+        }
         let v: Value = serde_json::from_slice(body)
             .or_else(|_| serde_saphyr::from_slice::<Value>(body))
             .map_err(|e| {

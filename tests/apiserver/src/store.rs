@@ -242,6 +242,7 @@ pub fn prepare_new(def: &ResourceDef, v: Value, ns: &str, rv: u64) -> Value {
     out.insert(
         "uid".into(),
         m.get("uid")
+            .filter(|u| u.as_str().is_some_and(|s| !s.is_empty()))
             .cloned()
             .unwrap_or_else(|| Value::String(new_uid())),
     );
