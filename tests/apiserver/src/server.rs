@@ -226,7 +226,15 @@ fn injected_error(code: u16, info: &ReqInfo, user: &str) -> Result<ApiError, Res
     let def = lookup(&info.resource).filter(|_| !info.resource.is_empty());
     Ok(match code {
         401 => status::unauthorized(),
-        403 => status::forbidden(def, &info.name, user, &info.verb, &info.namespace),
+        403 => {
+            // The authorizer never sees a name on create.
+            let name = if info.verb == "create" {
+                ""
+            } else {
+                &info.name
+            };
+            status::forbidden(def, name, user, &info.verb, &info.namespace)
+        }
         404 => match def {
             Some(d) => status::not_found(d, &info.name),
             None => status::page_not_found(),
@@ -452,7 +460,7 @@ fn respond(
         Route::Resource { def, ns, name, .. } => {
             if shared.rbac {
                 let store = shared.store.read().unwrap();
-                if !rbac::authorize(&store, &user, &info.verb, def, sub, ns, &info.name) {
+                if !rbac::authorize(&store, &user, &info.verb, def, sub, ns, name) {
                     return error_response(status::forbidden(
                         Some(def),
                         name,
