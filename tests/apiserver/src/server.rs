@@ -647,7 +647,7 @@ impl Ctx<'_> {
             if !self.ns.is_empty() && k.0 != self.ns {
                 break;
             }
-            if filtering && !(ls.matches(&o.value) && fs.matches(&o.value)) {
+            if filtering && !(ls.matches(&o.sel) && fs.matches(&o.sel)) {
                 continue;
             }
             if limit > 0 && items.len() == limit {
@@ -831,8 +831,7 @@ impl Ctx<'_> {
         let old = store
             .get(self.def, self.ns, self.name)
             .ok_or_else(|| status::not_found(self.def, self.name))?
-            .value
-            .clone();
+            .value();
         if let Some(rv) = v
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -864,8 +863,7 @@ impl Ctx<'_> {
         let old = store
             .get(self.def, self.ns, self.name)
             .ok_or_else(|| status::not_found(self.def, self.name))?
-            .value
-            .clone();
+            .value();
         let old_rv = old
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -908,8 +906,7 @@ impl Ctx<'_> {
         let old = store
             .get(self.def, self.ns, self.name)
             .ok_or_else(|| status::not_found(self.def, self.name))?
-            .value
-            .clone();
+            .value();
         if self.dry_run {
             return Ok(json_response(200, &old));
         }

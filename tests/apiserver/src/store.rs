@@ -10,13 +10,65 @@ use serde_json::{Map, Value};
 
 use crate::resources::{ResourceDef, RESOURCES};
 
-/// A stored object.
+/// A stored object: its JSON bytes plus a small extract used by selectors. The full
+/// `Value` is parsed on demand (keeping 50k parsed pods would cost gigabytes).
 #[derive(Debug, Clone)]
 pub struct Obj {
-    /// Full object including `kind` and `apiVersion`.
-    pub value: Value,
     /// JSON of the object without `kind`/`apiVersion` (list item form).
     pub item_bytes: Bytes,
+    /// `metadata.{name,namespace,labels}` and the selectable fields, for label/field selectors.
+    pub sel: Value,
+    def: &'static ResourceDef,
+}
+
+/// Fields that field selectors may use (besides metadata.name/namespace).
+const SELECTABLE: &[&str] = &[
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+    "status.replicas",
+    "status.successful",
+    "involvedObject",
+    "reason",
+    "type",
+    "source",
+    "reportingComponent",
+    "reportingController",
+];
+
+fn selectable(v: &Value) -> Value {
+    let mut out = serde_json::json!({"metadata": {}});
+    for k in ["name", "namespace", "labels"] {
+        if let Some(x) = v.get("metadata").and_then(|m| m.get(k)) {
+            out["metadata"][k] = x.clone();
+        }
+    }
+    for path in SELECTABLE {
+        let mut cur = Some(v);
+        for part in path.split('.') {
+            cur = cur.and_then(|c| c.get(part));
+        }
+        if let Some(x) = cur {
+            let mut parts = path.split('.').peekable();
+            let mut dst = &mut out;
+            while let Some(p) = parts.next() {
+                if parts.peek().is_none() {
+                    dst[p] = x.clone();
+                } else {
+                    if dst.get(p).is_none() {
+                        dst[p] = serde_json::json!({});
+                    }
+                    dst = &mut dst[p];
+                }
+            }
+        }
+    }
+    out
 }
 
 struct SkipTypeMeta<'a>(&'a Map<String, Value>);
@@ -34,15 +86,21 @@ impl Serialize for SkipTypeMeta<'_> {
 }
 
 impl Obj {
-    pub fn new(value: Value) -> Obj {
-        let item_bytes = match &value {
+    pub fn new(def: &'static ResourceDef, value: &Value) -> Obj {
+        let item_bytes = match value {
             Value::Object(m) => serde_json::to_vec(&SkipTypeMeta(m)).unwrap(),
             other => serde_json::to_vec(other).unwrap(),
         };
         Obj {
-            value,
             item_bytes: Bytes::from(item_bytes),
+            sel: selectable(value),
+            def,
         }
+    }
+
+    /// The full object (with `kind` and `apiVersion`), parsed from the stored bytes.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.full_bytes(self.def)).expect("stored JSON")
     }
 
     /// Full JSON (with kind/apiVersion first), built from the cached item bytes.
@@ -108,7 +166,7 @@ impl Store {
     }
 
     /// Store a finished object (metadata already filled in).
-    pub fn put(&mut self, def: &ResourceDef, value: Value) {
+    pub fn put(&mut self, def: &'static ResourceDef, value: Value) {
         let ns = value
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -119,7 +177,7 @@ impl Store {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        self.map_mut(def).insert((ns, name), Obj::new(value));
+        self.map_mut(def).insert((ns, name), Obj::new(def, &value));
     }
 
     pub fn remove(&mut self, def: &ResourceDef, ns: &str, name: &str) -> Option<Obj> {
@@ -310,9 +368,9 @@ mod tests {
     #[test]
     fn full_bytes() {
         let def = crate::resources::lookup("pods").unwrap();
-        let o = Obj::new(
-            serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "a"}}),
-        );
+        let v = serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "a"}});
+        let o = Obj::new(def, &v);
+        assert_eq!(o.value(), v);
         assert_eq!(&o.item_bytes[..], br#"{"metadata":{"name":"a"}}"#);
         assert_eq!(
             o.full_bytes(def),

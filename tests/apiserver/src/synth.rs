@@ -25,12 +25,14 @@ fn hash(seed: usize, len: usize) -> String {
         .collect()
 }
 
+/// Store a new object; returns its uid.
 fn put(store: &mut Store, kind: &str, ns: &str, v: Value) -> Value {
     let def = lookup(kind).unwrap();
     let rv = store.next_rv();
     let out = store::prepare_new(def, v, ns, rv);
-    store.put(def, out.clone());
-    out
+    let uid = out["metadata"]["uid"].clone();
+    store.put(def, out);
+    uid
 }
 
 const IMAGES: &[&str] = &[
@@ -121,7 +123,7 @@ pub fn populate(store: &mut Store, n: usize) {
                 json!({
                     "metadata": {"name": rs_name, "labels": {"app": app, "pod-template-hash": phash},
                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": app,
-                            "uid": dep["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}]},
+                            "uid": dep, "controller": true, "blockOwnerDeletion": true}]},
                     "spec": {"replicas": PODS_PER_DEPLOYMENT, "selector": {"matchLabels": {"app": app, "pod-template-hash": phash}}, "template": rs_template},
                     "status": {"replicas": PODS_PER_DEPLOYMENT}
                 }),
@@ -135,15 +137,7 @@ pub fn populate(store: &mut Store, n: usize) {
                     "pods",
                     &ns,
                     pod(
-                        &pod_name,
-                        &app,
-                        &phash,
-                        &rs_name,
-                        &rs["metadata"]["uid"],
-                        image,
-                        &ip,
-                        &node,
-                        &now,
+                        &pod_name, &app, &phash, &rs_name, &rs, image, &ip, &node, &now,
                     ),
                 );
                 made += 1;

@@ -85,7 +85,7 @@ pub fn table(def: &ResourceDef, items: &[&Obj], list_meta: Value) -> Value {
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
-            let v = &o.value;
+            let v = &o.value();
             let cells = if pods {
                 pod_cells(v)
             } else {
