@@ -98,6 +98,16 @@ impl Obj {
         }
     }
 
+    /// Build from pre-serialized item bytes (no kind/apiVersion) and a selector extract
+    /// (same shape as [`Obj::new`] computes).
+    pub fn from_parts(def: &'static ResourceDef, item_bytes: Bytes, sel: Value) -> Obj {
+        Obj {
+            item_bytes,
+            sel,
+            def,
+        }
+    }
+
     /// The full object (with `kind` and `apiVersion`), parsed from the stored bytes.
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.full_bytes(self.def)).expect("stored JSON")
@@ -178,6 +188,11 @@ impl Store {
             .unwrap_or("")
             .to_string();
         self.map_mut(def).insert((ns, name), Obj::new(def, &value));
+    }
+
+    pub fn put_obj(&mut self, def: &'static ResourceDef, ns: &str, name: &str, obj: Obj) {
+        self.map_mut(def)
+            .insert((ns.to_string(), name.to_string()), obj);
     }
 
     pub fn remove(&mut self, def: &ResourceDef, ns: &str, name: &str) -> Option<Obj> {
