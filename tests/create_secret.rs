@@ -381,7 +381,12 @@ fn client_dry_run_and_invalid_input_never_call_the_api() {
         &format!("--from-file=.dockerconfigjson={}", bad_cfg.display()),
     ]);
     out.code(1);
-    assert!(out.stderr.contains("not valid JSON"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("not a valid docker config: malformed JSON at line 1"),
+        "{}",
+        out.stderr
+    );
     c.run(&[
         "create-secret",
         "x",

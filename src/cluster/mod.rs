@@ -146,6 +146,14 @@ impl Cluster {
                     .map_err(|e| Error::Config(format!("invalid kubeconfig: {e}")))?;
                 (config, context_name)
             }
+            // In a pod (the CronJob in deploy/), kubectl falls back to the service account.
+            None if global.server.is_none()
+                && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() =>
+            {
+                let config = kube::Config::incluster()
+                    .map_err(|e| Error::Config(format!("in-cluster configuration failed: {e}")))?;
+                (config, String::new())
+            }
             None => {
                 let server = global.server.as_deref().ok_or_else(|| {
                     Error::Config(

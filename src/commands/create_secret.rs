@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::{CreateSecretArgs, DryRun, GlobalOpts, ObjectOutput};
 use crate::cluster::{resources::SECRET, Cluster, WriteOptions};
+use crate::domain::docker_config::{parse_docker_config_json, DockerConfig};
 use crate::domain::pull_secret::{
     self, build_docker_config_json, merge_docker_config_json, MergeSummary, RegistryCredential,
     SECRET_KEY, SECRET_TYPE,
@@ -421,21 +422,12 @@ fn validate_file_data(data: &BTreeMap<String, Vec<u8>>) -> Result<()> {
             "a {SECRET_TYPE} secret needs the key {SECRET_KEY}; use --from-file={SECRET_KEY}=PATH/TO/config.json"
         )));
     };
-    check_docker_config(bytes, SECRET_KEY)
+    check_docker_config(bytes, SECRET_KEY).map(|_| ())
 }
 
-fn check_docker_config(bytes: &[u8], what: &str) -> Result<()> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(m)) if m.get("auths").is_some_and(Value::is_object) => Ok(()),
-        Ok(_) => Err(Error::invalid(format!(
-            "{what} is not a docker config: it has no \"auths\" object"
-        ))),
-        Err(e) => Err(Error::invalid(format!(
-            "{what} is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))),
-    }
+fn check_docker_config(bytes: &[u8], what: &str) -> Result<DockerConfig> {
+    parse_docker_config_json(bytes)
+        .map_err(|e| Error::invalid(format!("{what} is not a valid docker config: {e}")))
 }
 
 /// Entries of a docker config.json, only the named registries if any (matched by the entry's
@@ -446,88 +438,47 @@ fn read_docker_config_entries(
 ) -> Result<Vec<RegistryCredential>> {
     let what = format!("--from-docker-config {}", path.display());
     let bytes = std::fs::read(path).map_err(|e| Error::io(&what, e))?;
-    check_docker_config(&bytes, &what)?;
-    let root: Value = serde_json::from_slice(&bytes)
-        .map_err(|_| Error::invalid(format!("{what} is not valid JSON")))?;
-    let auths = root
-        .get("auths")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let config = check_docker_config(&bytes, &what)?;
     let host_of = |key: &str| pull_secret::validate_server(key).unwrap_or_else(|_| key.to_string());
-    let mut out = Vec::new();
-    for wanted in registries {
-        if !auths.keys().any(|k| k == wanted || host_of(k) == *wanted) {
+    let wanted = |key: &str| {
+        registries.is_empty() || registries.iter().any(|r| r == key || *r == host_of(key))
+    };
+    for registry in registries {
+        if !config
+            .entries
+            .iter()
+            .any(|e| e.key == *registry || host_of(&e.key) == *registry)
+        {
             return Err(Error::invalid(format!(
-                "{what} has no entry for registry {wanted:?}"
+                "{what} has no entry for registry {registry:?}"
             )));
         }
     }
-    for (key, entry) in &auths {
-        if !registries.is_empty() && !registries.iter().any(|r| r == key || *r == host_of(key)) {
-            continue;
+    let mut out = Vec::new();
+    for entry in config.entries.iter().filter(|e| wanted(&e.key)) {
+        if entry.username.is_empty() || entry.password.is_empty() {
+            let store = config
+                .cred_helpers
+                .get(&entry.key)
+                .or(config.creds_store.as_ref())
+                .map(|s| format!(" (they are probably in the credential store {s:?})"))
+                .unwrap_or_default();
+            return Err(Error::invalid(format!(
+                "{what}: the entry for {:?} holds no username and password{store}; use --docker-username with --password-stdin instead",
+                entry.key
+            )));
         }
-        out.push(credential_from_entry(
-            key,
-            entry,
-            &what,
-            root.get("credsStore").and_then(Value::as_str),
-        )?);
+        out.push(RegistryCredential {
+            server: entry.key.clone(),
+            username: entry.username.clone(),
+            password: entry.password.clone(),
+            email: entry.email.clone().unwrap_or_default(),
+        });
     }
     if out.is_empty() {
         return Err(Error::invalid(format!("{what} has no registry entries")));
     }
     Ok(out)
-}
-
-fn credential_from_entry(
-    key: &str,
-    entry: &Value,
-    what: &str,
-    creds_store: Option<&str>,
-) -> Result<RegistryCredential> {
-    let field = |k: &str| {
-        entry
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let (mut username, mut password) = (field("username"), field("password"));
-    let auth = field("auth");
-    if !auth.is_empty() {
-        let decoded = decode_auth(&auth).ok_or_else(|| {
-            Error::invalid(format!(
-                "{what}: the auth field of {key:?} is not base64 of user:password"
-            ))
-        })?;
-        (username, password) = decoded;
-    }
-    if username.is_empty() || password.is_empty() {
-        let store = creds_store
-            .map(|s| format!(" (they are probably in the credential store {s:?})"))
-            .unwrap_or_default();
-        return Err(Error::invalid(format!(
-            "{what}: the entry for {key:?} holds no username and password{store}; use --docker-username with --password-stdin instead"
-        )));
-    }
-    Ok(RegistryCredential {
-        server: key.to_string(),
-        username,
-        password,
-        email: field("email"),
-    })
-}
-
-/// base64 (padded or not) of `user:pass`.
-fn decode_auth(auth: &str) -> Option<(String, String)> {
-    let trimmed = auth.trim_end_matches('=');
-    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(trimmed)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.to_string(), p.to_string()))
 }
 
 #[cfg(test)]
@@ -547,14 +498,5 @@ mod tests {
         assert!(validate_data_key(".dockerconfigjson").is_ok());
         assert!(validate_data_key("a b").is_err());
         assert!(validate_data_key("..").is_err());
-    }
-
-    #[test]
-    fn auth_fields_decode_padded_or_not() {
-        assert_eq!(decode_auth("dTpw"), Some(("u".into(), "p".into())));
-        assert_eq!(decode_auth("dTpwOg=="), Some(("u".into(), "p:".into())));
-        assert_eq!(decode_auth("dTpwOg"), Some(("u".into(), "p:".into())));
-        assert_eq!(decode_auth("!!"), None);
-        assert_eq!(decode_auth("dXNlcg=="), None); // "user": no colon
     }
 }
