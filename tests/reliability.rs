@@ -285,3 +285,46 @@ fn binary_garbage_on_stdin_is_refused() {
     out.code(1);
     assert!(out.stderr.contains("not UTF-8"), "{}", out.stderr);
 }
+
+#[test]
+fn racing_writers_on_one_service_account_lose_no_entry() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let c = TestCluster::new();
+    c.server.load_yaml("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: builder, namespace: web}\nimagePullSecrets: [{name: base}]\n");
+    const ROUNDS: usize = 25;
+    let done = AtomicBool::new(false);
+    let theirs = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        // Another client keeps appending its own secrets with atomic server-side JSON patches
+        // for as long as this tool is adding ours, one command at a time.
+        s.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                let i = theirs.fetch_add(1, Ordering::SeqCst);
+                let add = json!([{"op": "add", "path": "/imagePullSecrets/-", "value": {"name": format!("theirs-{i}")}}]);
+                c.server.patch("sa", "web", "builder", add).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        for i in 0..ROUNDS {
+            let secret = format!("--secret=ours-{i}");
+            let out = c.run(&["patch", "sa/builder", "-n", "web", &secret]);
+            assert_eq!(out.code, 0, "round {i}: {}", out.stderr);
+        }
+        done.store(true, Ordering::SeqCst);
+    });
+    let theirs = theirs.load(Ordering::SeqCst);
+    assert!(theirs > ROUNDS, "the other writer ran throughout ({theirs} writes)");
+    let sa = c.server.get("sa", "web", "builder").unwrap();
+    let names: Vec<&str> = sa["imagePullSecrets"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 1 + ROUNDS + theirs, "{names:?}");
+    assert_eq!(names[0], "base");
+    for i in 0..ROUNDS {
+        assert!(names.contains(&format!("ours-{i}").as_str()), "ours-{i} lost: {names:?}");
+    }
+    for i in 0..theirs {
+        assert!(names.contains(&format!("theirs-{i}").as_str()), "theirs-{i} lost: {names:?}");
+    }
+    // The race was real: some of our writes hit a changed object and were retried.
+    let conflicts = c.server.requests().iter().filter(|r| r.method == "PATCH" && r.status >= 400).count();
+    eprintln!("{conflicts} of our patches met a concurrent change and were retried");
+}
