@@ -17,6 +17,7 @@ pub mod error;
 pub mod manifests;
 pub mod output;
 pub mod registry;
+pub mod report;
 
 pub use error::{Error, Result};
 

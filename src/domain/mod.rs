@@ -8,3 +8,4 @@ pub mod reference;
 pub mod registry_pattern;
 pub mod rules;
 pub mod triage;
+pub mod workload;
