@@ -90,6 +90,8 @@ pub struct WorkloadRef {
     pub kind: String,
     pub name: String,
     pub container: String,
+    /// Pods folded into this workload (an extension: 1 for a bare Pod, 0 for a manifest).
+    pub pods: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

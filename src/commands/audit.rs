@@ -527,6 +527,7 @@ fn build_report(inv: Inventory, policy: &Policy) -> AuditReport {
                     kind: w.kind.clone(),
                     name: w.name.clone(),
                     container: c.name.clone(),
+                    pods: w.pod_count,
                 });
         }
         let elsewhere = |name: &str| -> Vec<String> {
