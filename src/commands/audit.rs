@@ -80,7 +80,7 @@ impl Inventory {
         let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str) else {
             return;
         };
-        let ty = obj.get("type").and_then(Value::as_str).unwrap_or("Opaque");
+        let ty = obj.get("type").and_then(Value::as_str);
         let parsed = parse_pull_secret(ty, &data).map_err(|e| e.to_string());
         self.secrets.insert(
             (context.into(), namespace.into(), name.into()),

@@ -8,7 +8,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::cli::Severity;
-use crate::domain::docker_config::{DockerConfig, Keyring};
+use crate::domain::docker_config::DockerConfig;
+use crate::domain::keyring::Keyring;
 use crate::domain::policy::Policy;
 use crate::domain::reference::{ImageReference, ReferenceError, ReferenceErrorKind};
 use crate::domain::workload::{ContainerSpec, Workload};
@@ -495,7 +496,7 @@ pub fn matching_secrets(secrets: &[PullSecretUse<'_>], r: &ImageReference) -> Ve
     let mut keyring = Keyring::new();
     for s in secrets {
         if let SecretState::Usable(cfg) = &s.state {
-            keyring.add(s.name.clone(), cfg);
+            keyring.add(&s.name, cfg);
         }
     }
     let mut names: Vec<String> = keyring
