@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::{CreateSecretArgs, DryRun, GlobalOpts, ObjectOutput};
 use crate::cluster::{resources::SECRET, Cluster, WriteOptions};
+use crate::domain::docker_config::{parse_docker_config_json, DockerConfig};
 use crate::domain::pull_secret::{
     self, build_docker_config_json, merge_docker_config_json, MergeSummary, RegistryCredential,
     SECRET_KEY, SECRET_TYPE,
@@ -33,6 +34,8 @@ pub struct CreateSecretOptions {
     pub dry_run: DryRun,
     pub output: Option<ObjectOutput>,
     pub field_manager: String,
+    /// `KIND/NAME` objects whose imagePullSecrets get this secret (the `patch` code path).
+    pub attach_to: Vec<String>,
 }
 
 impl CreateSecretOptions {
@@ -41,8 +44,9 @@ impl CreateSecretOptions {
     pub fn complete(args: &CreateSecretArgs) -> Result<Self> {
         let name = args.name.clone().unwrap_or_default();
         pull_secret::validate_secret_name(&name).map_err(Error::invalid)?;
-        if !args.attach_to.is_empty() {
-            return Err(Error::invalid("--attach-to is not supported yet; run `kubectl image-sec patch KIND/NAME --secret=NAME` after creating the secret"));
+        for target in &args.attach_to {
+            crate::cluster::resources::parse_kind_name(target)
+                .map_err(|e| Error::invalid(format!("--attach-to: {e}")))?;
         }
         let mut credentials = Vec::new();
         let mut file_data = BTreeMap::new();
@@ -97,6 +101,7 @@ impl CreateSecretOptions {
             dry_run: args.dry_run,
             output: args.output,
             field_manager: args.field_manager.clone(),
+            attach_to: args.attach_to.clone(),
         })
     }
 
@@ -152,7 +157,12 @@ pub async fn run(global: &GlobalOpts, args: CreateSecretArgs) -> Result<Outcome>
     if opts.dry_run == DryRun::Client {
         let secret = opts.build_secret(global.namespace.as_deref());
         print_result(&secret, opts.output, "created (dry run)")?;
-        return Ok(Outcome::Success);
+        if opts.attach_to.is_empty() {
+            return Ok(Outcome::Success);
+        }
+        // Attaching needs the targets' current lists, so even a client dry run reads them.
+        let cluster = Cluster::connect(global, None).await?;
+        return attach(&cluster, &opts).await;
     }
     let cluster = Cluster::connect(global, None).await?;
     let namespace = cluster.namespace.clone();
@@ -169,19 +179,45 @@ pub async fn run(global: &GlobalOpts, args: CreateSecretArgs) -> Result<Outcome>
     match cluster.create(&SECRET, &namespace, &secret, &write).await {
         Ok(created) => {
             print_result(&created, opts.output, &format!("created{suffix}"))?;
-            Ok(Outcome::Success)
+            attach(&cluster, &opts).await
         }
         Err(e) if e.api_code() == Some(409) && opts.overwrite => {
             let (updated, summary) = overwrite(&cluster, &namespace, &opts, &write).await?;
             let verb = format!("configured{suffix}: {}", describe_merge(&summary));
             print_result(&updated, opts.output, &verb)?;
-            Ok(Outcome::Success)
+            attach(&cluster, &opts).await
         }
         Err(e) if e.api_code() == Some(409) => Err(e.with_hint(
             "nothing was changed; add --overwrite to add or replace these registries and keep the secret's other entries",
         )),
         Err(e) => Err(e),
     }
+}
+
+/// `--attach-to`: adds the secret to each target's imagePullSecrets with `patch`'s
+/// never-lose-an-entry code path, after the secret itself was written.
+async fn attach(cluster: &Cluster, opts: &CreateSecretOptions) -> Result<Outcome> {
+    if opts.attach_to.is_empty() {
+        return Ok(Outcome::Success);
+    }
+    let secrets = [opts.name.clone()];
+    let patched = super::patch::attach_secrets(
+        cluster,
+        &cluster.namespace,
+        &opts.attach_to,
+        &secrets,
+        false,
+        opts.dry_run,
+    )
+    .await?;
+    if opts.output.is_none() {
+        let lines: String = patched
+            .iter()
+            .map(|p| super::patch::summary_line(p, opts.dry_run) + "\n")
+            .collect();
+        output::write_stdout(&lines)?;
+    }
+    Ok(Outcome::Success)
 }
 
 fn print_result(obj: &Value, format: Option<ObjectOutput>, verb: &str) -> Result<()> {
@@ -421,21 +457,12 @@ fn validate_file_data(data: &BTreeMap<String, Vec<u8>>) -> Result<()> {
             "a {SECRET_TYPE} secret needs the key {SECRET_KEY}; use --from-file={SECRET_KEY}=PATH/TO/config.json"
         )));
     };
-    check_docker_config(bytes, SECRET_KEY)
+    check_docker_config(bytes, SECRET_KEY).map(|_| ())
 }
 
-fn check_docker_config(bytes: &[u8], what: &str) -> Result<()> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(m)) if m.get("auths").is_some_and(Value::is_object) => Ok(()),
-        Ok(_) => Err(Error::invalid(format!(
-            "{what} is not a docker config: it has no \"auths\" object"
-        ))),
-        Err(e) => Err(Error::invalid(format!(
-            "{what} is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))),
-    }
+fn check_docker_config(bytes: &[u8], what: &str) -> Result<DockerConfig> {
+    parse_docker_config_json(bytes)
+        .map_err(|e| Error::invalid(format!("{what} is not a valid docker config: {e}")))
 }
 
 /// Entries of a docker config.json, only the named registries if any (matched by the entry's
@@ -446,88 +473,47 @@ fn read_docker_config_entries(
 ) -> Result<Vec<RegistryCredential>> {
     let what = format!("--from-docker-config {}", path.display());
     let bytes = std::fs::read(path).map_err(|e| Error::io(&what, e))?;
-    check_docker_config(&bytes, &what)?;
-    let root: Value = serde_json::from_slice(&bytes)
-        .map_err(|_| Error::invalid(format!("{what} is not valid JSON")))?;
-    let auths = root
-        .get("auths")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let config = check_docker_config(&bytes, &what)?;
     let host_of = |key: &str| pull_secret::validate_server(key).unwrap_or_else(|_| key.to_string());
-    let mut out = Vec::new();
-    for wanted in registries {
-        if !auths.keys().any(|k| k == wanted || host_of(k) == *wanted) {
+    let wanted = |key: &str| {
+        registries.is_empty() || registries.iter().any(|r| r == key || *r == host_of(key))
+    };
+    for registry in registries {
+        if !config
+            .entries
+            .iter()
+            .any(|e| e.key == *registry || host_of(&e.key) == *registry)
+        {
             return Err(Error::invalid(format!(
-                "{what} has no entry for registry {wanted:?}"
+                "{what} has no entry for registry {registry:?}"
             )));
         }
     }
-    for (key, entry) in &auths {
-        if !registries.is_empty() && !registries.iter().any(|r| r == key || *r == host_of(key)) {
-            continue;
+    let mut out = Vec::new();
+    for entry in config.entries.iter().filter(|e| wanted(&e.key)) {
+        if entry.username.is_empty() || entry.password.is_empty() {
+            let store = config
+                .cred_helpers
+                .get(&entry.key)
+                .or(config.creds_store.as_ref())
+                .map(|s| format!(" (they are probably in the credential store {s:?})"))
+                .unwrap_or_default();
+            return Err(Error::invalid(format!(
+                "{what}: the entry for {:?} holds no username and password{store}; use --docker-username with --password-stdin instead",
+                entry.key
+            )));
         }
-        out.push(credential_from_entry(
-            key,
-            entry,
-            &what,
-            root.get("credsStore").and_then(Value::as_str),
-        )?);
+        out.push(RegistryCredential {
+            server: entry.key.clone(),
+            username: entry.username.clone(),
+            password: entry.password.clone(),
+            email: entry.email.clone().unwrap_or_default(),
+        });
     }
     if out.is_empty() {
         return Err(Error::invalid(format!("{what} has no registry entries")));
     }
     Ok(out)
-}
-
-fn credential_from_entry(
-    key: &str,
-    entry: &Value,
-    what: &str,
-    creds_store: Option<&str>,
-) -> Result<RegistryCredential> {
-    let field = |k: &str| {
-        entry
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let (mut username, mut password) = (field("username"), field("password"));
-    let auth = field("auth");
-    if !auth.is_empty() {
-        let decoded = decode_auth(&auth).ok_or_else(|| {
-            Error::invalid(format!(
-                "{what}: the auth field of {key:?} is not base64 of user:password"
-            ))
-        })?;
-        (username, password) = decoded;
-    }
-    if username.is_empty() || password.is_empty() {
-        let store = creds_store
-            .map(|s| format!(" (they are probably in the credential store {s:?})"))
-            .unwrap_or_default();
-        return Err(Error::invalid(format!(
-            "{what}: the entry for {key:?} holds no username and password{store}; use --docker-username with --password-stdin instead"
-        )));
-    }
-    Ok(RegistryCredential {
-        server: key.to_string(),
-        username,
-        password,
-        email: field("email"),
-    })
-}
-
-/// base64 (padded or not) of `user:pass`.
-fn decode_auth(auth: &str) -> Option<(String, String)> {
-    let trimmed = auth.trim_end_matches('=');
-    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(trimmed)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.to_string(), p.to_string()))
 }
 
 #[cfg(test)]
@@ -547,14 +533,5 @@ mod tests {
         assert!(validate_data_key(".dockerconfigjson").is_ok());
         assert!(validate_data_key("a b").is_err());
         assert!(validate_data_key("..").is_err());
-    }
-
-    #[test]
-    fn auth_fields_decode_padded_or_not() {
-        assert_eq!(decode_auth("dTpw"), Some(("u".into(), "p".into())));
-        assert_eq!(decode_auth("dTpwOg=="), Some(("u".into(), "p:".into())));
-        assert_eq!(decode_auth("dTpwOg"), Some(("u".into(), "p:".into())));
-        assert_eq!(decode_auth("!!"), None);
-        assert_eq!(decode_auth("dXNlcg=="), None); // "user": no colon
     }
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod completion;
 pub mod create_secret;
+pub mod patch;
 
 use std::process::ExitCode;
 
@@ -59,7 +60,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     runtime.block_on(async move {
         match cli.command {
             Command::CreateSecret(args) => create_secret::run(&cli.global, args).await,
-            Command::Patch(_) => Err(Error::other("patch is not available in this build yet")),
+            Command::Patch(args) => patch::run(&cli.global, args).await,
             Command::Audit(args) => audit::run(&cli.global, args).await,
             Command::Inspect(_) => Err(Error::other("inspect is not available in this build yet")),
             Command::Completion(_) => unreachable!("handled above"),
