@@ -18,6 +18,7 @@ pub mod manifest_edit;
 pub mod manifests;
 pub mod output;
 pub mod registry;
+pub mod report;
 
 pub use error::{Error, Result};
 

@@ -1,5 +1,6 @@
 //! One module per subcommand; this one parses the command line, runs the command and maps the
 //! result to kubectl's exit codes.
+pub mod audit;
 pub mod completion;
 pub mod create_secret;
 pub mod patch;
@@ -60,7 +61,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         match cli.command {
             Command::CreateSecret(args) => create_secret::run(&cli.global, args).await,
             Command::Patch(args) => patch::run(&cli.global, args).await,
-            Command::Audit(_) => Err(Error::other("audit is not available in this build yet")),
+            Command::Audit(args) => audit::run(&cli.global, args).await,
             Command::Inspect(_) => Err(Error::other("inspect is not available in this build yet")),
             Command::Completion(_) => unreachable!("handled above"),
         }

@@ -9,3 +9,4 @@ pub mod reference;
 pub mod registry_pattern;
 pub mod rules;
 pub mod triage;
+pub mod workload;

@@ -1,0 +1,618 @@
+//! `kubectl image-sec audit`: reads workloads, service accounts and secrets from one or several
+//! clusters (concurrently, page by page) or from manifests, runs the rules, diagnoses pull
+//! failures and prints the report.
+//!
+//! Exit codes: 4 when anything could not be read (it wins over 3, so CI never mistakes a partial
+//! report for a full one), else 3 when an unsuppressed finding is at or above `--fail-on`, else 0.
+//! Suppressed findings (`image-sec.io/ignore`) are listed but never counted for exit 3 or the
+//! summary's severity counts. When every read of every context fails, there is no report at all
+//! and the first error is returned (exit 1), like kubectl.
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::cli::{AuditArgs, GlobalOpts};
+use crate::cluster::resources::{EVENT, POD_BEARING, SECRET, SERVICE_ACCOUNT};
+use crate::cluster::{Cluster, ListQuery, ResourceKind};
+use crate::domain::docker_config::{parse_pull_secret, DockerConfig};
+use crate::domain::policy::Policy;
+use crate::domain::rules::{
+    evaluate, Emitter, Finding, PullSecretUse, RuleId, SecretState, WorkloadInput,
+};
+use crate::domain::triage::diagnose;
+use crate::domain::workload::{self, ContainerSpec, ManifestSource, Workload};
+use crate::error::{Error, Outcome, Result};
+use crate::manifests;
+use crate::output;
+use crate::report::{AuditReport, ReportError, WorkloadRef};
+
+/// What is kept of a Secret: its type and parsed docker config, never its data.
+#[derive(Debug, Clone)]
+struct SecretInfo {
+    parsed: std::result::Result<DockerConfig, String>,
+}
+
+type NsKey = (String, String, String); // context, namespace, name
+
+/// Everything read from the sources, reduced to what the rules need.
+#[derive(Default)]
+struct Inventory {
+    workloads: Vec<Workload>,
+    secrets: HashMap<NsKey, SecretInfo>,
+    service_accounts: HashMap<NsKey, Vec<String>>,
+    /// Warning-event messages per (context, namespace, pod).
+    events: HashMap<NsKey, Vec<String>>,
+    /// Namespaces holding a secret of a name, per (context, name), from cluster-wide reads.
+    secrets_elsewhere: HashMap<(String, String), BTreeSet<String>>,
+    errors: Vec<ReportError>,
+    /// Reads attempted and reads that failed (all failing means no report).
+    reads: usize,
+    failed_reads: usize,
+    first_error: Option<Error>,
+}
+
+impl Inventory {
+    fn merge(&mut self, other: Inventory) {
+        self.workloads.extend(other.workloads);
+        self.secrets.extend(other.secrets);
+        self.service_accounts.extend(other.service_accounts);
+        self.events.extend(other.events);
+        for (k, v) in other.secrets_elsewhere {
+            self.secrets_elsewhere.entry(k).or_default().extend(v);
+        }
+        self.errors.extend(other.errors);
+        self.reads += other.reads;
+        self.failed_reads += other.failed_reads;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
+    fn add_secret(
+        &mut self,
+        context: &str,
+        namespace: &str,
+        obj: &Value,
+        data: BTreeMap<String, Vec<u8>>,
+    ) {
+        let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str) else {
+            return;
+        };
+        let ty = obj.get("type").and_then(Value::as_str);
+        let parsed = parse_pull_secret(ty, &data).map_err(|e| e.to_string());
+        self.secrets.insert(
+            (context.into(), namespace.into(), name.into()),
+            SecretInfo { parsed },
+        );
+        self.secrets_elsewhere
+            .entry((context.into(), name.into()))
+            .or_default()
+            .insert(namespace.into());
+    }
+
+    fn add_service_account(&mut self, context: &str, namespace: &str, obj: &Value) {
+        let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str) else {
+            return;
+        };
+        let secrets = obj
+            .get("imagePullSecrets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("name").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        self.service_accounts
+            .insert((context.into(), namespace.into(), name.into()), secrets);
+    }
+}
+
+/// Decodes a Secret's `data` (base64) and `stringData`; None when `data` is not base64.
+fn secret_data(obj: &Value) -> Option<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    if let Some(m) = obj.get("data").and_then(Value::as_object) {
+        for (k, v) in m {
+            let s = v.as_str().unwrap_or("");
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .ok()?;
+            out.insert(k.clone(), bytes);
+        }
+    }
+    if let Some(m) = obj.get("stringData").and_then(Value::as_object) {
+        for (k, v) in m {
+            out.insert(k.clone(), v.as_str().unwrap_or("").as_bytes().to_vec());
+        }
+    }
+    Some(out)
+}
+
+pub async fn run(global: &GlobalOpts, args: AuditArgs) -> Result<Outcome> {
+    let policy = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+            Policy::from_yaml(&text, &path.display().to_string()).map_err(Error::invalid)?
+        }
+        None => Policy::default(),
+    };
+    if args.deep {
+        output::warn(
+            "--deep is not available in this build yet; auditing without reading the images",
+        );
+    }
+    let inventory = if !args.filename.is_empty() {
+        if args.selector.is_some() {
+            return Err(Error::usage(
+                "-l/--selector applies to cluster audits, not to -f manifests",
+            ));
+        }
+        read_manifests(&args.filename)?
+    } else {
+        read_clusters(global, &args).await?
+    };
+    let report = build_report(inventory, &policy);
+    let text = report.render(args.output, output::use_colour())?;
+    output::write_stdout(&text)?;
+    Ok(if !report.complete {
+        Outcome::Incomplete
+    } else if report.fails(args.fail_on) {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    })
+}
+
+fn read_manifests(args: &[String]) -> Result<Inventory> {
+    let sources = manifests::read_sources(args)?;
+    let (objects, problems) = manifests::load_objects(&sources);
+    let mut inv = Inventory::default();
+    for p in problems {
+        inv.errors.push(ReportError {
+            resource: format!("{}:{}", p.file, p.line),
+            namespace: String::new(),
+            message: p.message,
+            context: String::new(),
+        });
+    }
+    let mut noted: HashSet<String> = HashSet::new();
+    for obj in objects {
+        let v = &obj.value;
+        let api_version = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+        let namespace = v
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default")
+            .to_string();
+        let known = ResourceKind::from_api_version_kind(api_version, kind);
+        match known.map(|k| k.kind) {
+            Some(k) if workload::is_pod_bearing(k) => {
+                if let Some(mut w) = workload::extract(k, v, "", "default") {
+                    w.source = Some(ManifestSource {
+                        file: obj.file.clone(),
+                        line: obj.line,
+                        document_text: obj.document_text.clone(),
+                        document_line: obj.document_line,
+                    });
+                    inv.workloads.push(w);
+                }
+            }
+            Some("Secret") => match secret_data(v) {
+                Some(data) => inv.add_secret("", &namespace, v, data),
+                None => {
+                    if let Some(name) = v.pointer("/metadata/name").and_then(Value::as_str) {
+                        inv.secrets.insert(
+                            (String::new(), namespace.clone(), name.into()),
+                            SecretInfo {
+                                parsed: Err("its data is not valid base64".into()),
+                            },
+                        );
+                    }
+                }
+            },
+            Some("ServiceAccount") => inv.add_service_account("", &namespace, v),
+            // The audit policy itself (examples keep it next to the manifests).
+            _ if api_version == "image-sec.io/v1" && kind == "AuditPolicy" => {}
+            _ => {
+                let label = format!("{api_version}/{kind}");
+                if noted.insert(label) {
+                    let what = if kind.is_empty() {
+                        "objects without a kind".to_string()
+                    } else {
+                        format!("{kind} ({api_version}) objects")
+                    };
+                    eprintln!("note: skipping {what}: no pod spec to audit");
+                }
+            }
+        }
+    }
+    Ok(inv)
+}
+
+async fn read_clusters(global: &GlobalOpts, args: &AuditArgs) -> Result<Inventory> {
+    let contexts: Vec<Option<String>> = if global.context.is_empty() {
+        vec![None]
+    } else {
+        let mut seen = HashSet::new();
+        global
+            .context
+            .iter()
+            .filter(|c| seen.insert(c.to_string()))
+            .map(|c| Some(c.clone()))
+            .collect()
+    };
+    let progress = Progress::new();
+    let results = futures::future::join_all(
+        contexts
+            .iter()
+            .map(|c| read_context(global, args, c.as_deref(), &progress)),
+    )
+    .await;
+    progress.finish();
+    let mut inv = Inventory::default();
+    for (ctx, r) in contexts.iter().zip(results) {
+        match r {
+            Ok(i) => inv.merge(i),
+            Err(e) if contexts.len() == 1 => return Err(e),
+            Err(e) => {
+                inv.reads += 1;
+                inv.failed_reads += 1;
+                inv.errors.push(ReportError {
+                    resource: "context".into(),
+                    namespace: String::new(),
+                    message: e.to_string(),
+                    context: ctx.clone().unwrap_or_default(),
+                });
+                inv.first_error.get_or_insert(e);
+            }
+        }
+    }
+    if inv.reads > 0 && inv.failed_reads == inv.reads {
+        if let Some(e) = inv.first_error.take() {
+            return Err(e);
+        }
+    }
+    Ok(inv)
+}
+
+/// A progress line on stderr, only when stderr is a terminal.
+struct Progress {
+    on: bool,
+    objects: AtomicUsize,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            on: output::show_progress(),
+            objects: AtomicUsize::new(0),
+        }
+    }
+    fn add(&self, n: usize) {
+        let total = self.objects.fetch_add(n, Ordering::Relaxed) + n;
+        if self.on {
+            eprint!("\rreading the cluster: {total} objects");
+        }
+    }
+    fn finish(&self) {
+        if self.on {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+fn resource_name(kind: &ResourceKind) -> String {
+    if kind.group.is_empty() {
+        kind.plural.to_string()
+    } else {
+        format!("{}.{}", kind.plural, kind.group)
+    }
+}
+
+async fn read_context(
+    global: &GlobalOpts,
+    args: &AuditArgs,
+    context: Option<&str>,
+    progress: &Progress,
+) -> Result<Inventory> {
+    let cluster = Cluster::connect(global, context).await?;
+    let ctx = cluster.context.clone();
+    let namespace: Option<String> = (!args.all_namespaces).then(|| cluster.namespace.clone());
+    let ns = namespace.as_deref();
+    let mut kinds: Vec<ResourceKind> = POD_BEARING.to_vec();
+    kinds.push(SERVICE_ACCOUNT);
+    kinds.push(SECRET);
+    let reads = kinds.iter().map(|kind| {
+        let cluster = &cluster;
+        let ctx = ctx.clone();
+        async move {
+            let mut inv = Inventory {
+                reads: 1,
+                ..Default::default()
+            };
+            let workload_kind = workload::is_pod_bearing(kind.kind);
+            let selector = if workload_kind {
+                args.selector.as_deref()
+            } else {
+                None
+            };
+            let query = ListQuery {
+                label_selector: selector,
+                ..Default::default()
+            };
+            let default_ns = ns.unwrap_or("default").to_string();
+            // Pods owned by the same controller share their spec: keep the containers of the
+            // first one only (the rest fold into the controller), so memory follows the number
+            // of controllers, not of pods.
+            let mut owners_seen: HashSet<(String, String, String)> = HashSet::new();
+            let result = cluster
+                .list_all(kind, ns, &query, |page| {
+                    progress.add(page.len());
+                    for obj in &page {
+                        let item_ns = obj
+                            .pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .unwrap_or(&default_ns)
+                            .to_string();
+                        if workload_kind {
+                            if let Some(mut w) =
+                                workload::extract(kind.kind, obj, &ctx, &default_ns)
+                            {
+                                if let Some(o) = &w.owner {
+                                    let key = (w.namespace.clone(), o.kind.clone(), o.name.clone());
+                                    if kind.kind == "Pod" && !owners_seen.insert(key) {
+                                        w.containers.clear();
+                                        w.pull_secrets.clear();
+                                    }
+                                }
+                                inv.workloads.push(w);
+                            }
+                        } else if kind.kind == "Secret" {
+                            let data = secret_data(obj).unwrap_or_default();
+                            inv.add_secret(&ctx, &item_ns, obj, data);
+                        } else {
+                            inv.add_service_account(&ctx, &item_ns, obj);
+                        }
+                    }
+                })
+                .await;
+            if let Err(e) = result {
+                inv.failed_reads = 1;
+                inv.errors.push(ReportError {
+                    resource: resource_name(kind),
+                    namespace: ns.unwrap_or("").to_string(),
+                    message: e.to_string(),
+                    context: ctx.clone(),
+                });
+                inv.first_error = Some(e);
+            }
+            inv
+        }
+    });
+    let mut inv = Inventory::default();
+    for part in futures::future::join_all(reads).await {
+        inv.merge(part);
+    }
+    read_events(&cluster, &ctx, ns, &mut inv).await;
+    if ns.is_some() {
+        find_secrets_elsewhere(&cluster, &ctx, &mut inv).await;
+    }
+    Ok(inv)
+}
+
+/// One LIST of pod warning events per namespace with failing pods (one cluster-wide with -A),
+/// keeping only the messages of failing pods.
+async fn read_events(cluster: &Cluster, ctx: &str, ns: Option<&str>, inv: &mut Inventory) {
+    let failing: HashSet<(String, String)> = inv
+        .workloads
+        .iter()
+        .flat_map(|w| {
+            w.failures
+                .iter()
+                .map(move |f| (w.namespace.clone(), f.pod.clone()))
+        })
+        .collect();
+    if failing.is_empty() {
+        return;
+    }
+    let scopes: Vec<Option<String>> = match ns {
+        None => vec![None],
+        Some(_) => failing
+            .iter()
+            .map(|(n, _)| Some(n.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    };
+    let query = ListQuery {
+        field_selector: Some("involvedObject.kind=Pod,type=Warning"),
+        ..Default::default()
+    };
+    for scope in scopes {
+        let mut found: Vec<(NsKey, String)> = Vec::new();
+        let result = cluster
+            .list_all(&EVENT, scope.as_deref(), &query, |page| {
+                for e in page {
+                    let pod_ns = e
+                        .pointer("/involvedObject/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let pod = e
+                        .pointer("/involvedObject/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    if !failing.contains(&(pod_ns.to_string(), pod.to_string())) {
+                        continue;
+                    }
+                    if let Some(m) = e.get("message").and_then(Value::as_str) {
+                        found.push(((ctx.into(), pod_ns.into(), pod.into()), m.to_string()));
+                    }
+                }
+            })
+            .await;
+        for (k, m) in found {
+            inv.events.entry(k).or_default().push(m);
+        }
+        if let Err(e) = result {
+            inv.errors.push(ReportError {
+                resource: "events".into(),
+                namespace: scope.unwrap_or_default(),
+                message: e.to_string(),
+                context: ctx.into(),
+            });
+        }
+    }
+}
+
+/// For namespaced audits: pull secrets that do not exist are looked for in other namespaces
+/// (one cluster-wide LIST by name each, at most 20). Optional: a denied read is not an error.
+async fn find_secrets_elsewhere(cluster: &Cluster, ctx: &str, inv: &mut Inventory) {
+    let mut missing: BTreeSet<String> = BTreeSet::new();
+    for w in &inv.workloads {
+        let sa = inv.service_accounts.get(&(
+            w.context.clone(),
+            w.namespace.clone(),
+            w.service_account.clone(),
+        ));
+        for (name, _) in w.effective_pull_secrets(sa.map(Vec::as_slice)) {
+            if !inv
+                .secrets
+                .contains_key(&(w.context.clone(), w.namespace.clone(), name.clone()))
+            {
+                missing.insert(name);
+            }
+        }
+    }
+    for name in missing.into_iter().take(20) {
+        let selector = format!("metadata.name={name}");
+        let query = ListQuery {
+            field_selector: Some(&selector),
+            ..Default::default()
+        };
+        let mut namespaces = Vec::new();
+        let r = cluster
+            .list_all(&SECRET, None, &query, |page| {
+                namespaces.extend(page.iter().filter_map(|s| {
+                    s.pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                }))
+            })
+            .await;
+        if r.is_err() {
+            return;
+        }
+        inv.secrets_elsewhere
+            .entry((ctx.into(), name))
+            .or_default()
+            .extend(namespaces);
+    }
+}
+
+fn build_report(inv: Inventory, policy: &Policy) -> AuditReport {
+    let workloads = workload::fold(inv.workloads);
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut images: BTreeMap<String, Vec<WorkloadRef>> = BTreeMap::new();
+    for w in &workloads {
+        for c in &w.containers {
+            images
+                .entry(c.image.clone())
+                .or_default()
+                .push(WorkloadRef {
+                    context: w.context.clone(),
+                    namespace: w.namespace.clone(),
+                    kind: w.kind.clone(),
+                    name: w.name.clone(),
+                    container: c.name.clone(),
+                    pods: w.pod_count,
+                });
+        }
+        let elsewhere = |name: &str| -> Vec<String> {
+            inv.secrets_elsewhere
+                .get(&(w.context.clone(), name.to_string()))
+                .map(|s| s.iter().filter(|n| **n != w.namespace).cloned().collect())
+                .unwrap_or_default()
+        };
+        let sa = inv.service_accounts.get(&(
+            w.context.clone(),
+            w.namespace.clone(),
+            w.service_account.clone(),
+        ));
+        let secrets: Vec<PullSecretUse<'_>> = w
+            .effective_pull_secrets(sa.map(Vec::as_slice))
+            .into_iter()
+            .map(|(name, via)| {
+                let state =
+                    match inv
+                        .secrets
+                        .get(&(w.context.clone(), w.namespace.clone(), name.clone()))
+                    {
+                        None => SecretState::NotFound {
+                            elsewhere: elsewhere(&name),
+                        },
+                        Some(SecretInfo { parsed: Err(e) }) => SecretState::Invalid(e.clone()),
+                        Some(SecretInfo { parsed: Ok(cfg) }) => SecretState::Usable(cfg),
+                    };
+                PullSecretUse {
+                    name,
+                    via_service_account: via,
+                    state,
+                }
+            })
+            .collect();
+        let static_findings = evaluate(&WorkloadInput {
+            workload: w,
+            secrets: &secrets,
+            policy,
+        });
+        // One image-pull-failing finding per failing container, naming the first failing pod.
+        let mut em = Emitter::new(w, policy);
+        let mut done: HashSet<&str> = HashSet::new();
+        for f in &w.failures {
+            if !done.insert(f.container.as_str()) {
+                continue;
+            }
+            let pods = w
+                .failures
+                .iter()
+                .filter(|x| x.container == f.container)
+                .count();
+            let events = inv
+                .events
+                .get(&(w.context.clone(), w.namespace.clone(), f.pod.clone()))
+                .map(|v| v.iter().map(String::as_str).collect::<Vec<_>>())
+                .unwrap_or_default();
+            let d = diagnose(w, f, &events, &static_findings, &elsewhere);
+            let mut message = d.message;
+            if pods > 1 {
+                message.push_str(&format!(" ({pods} pods failing)"));
+            }
+            let fallback = ContainerSpec {
+                name: f.container.clone(),
+                image: f.image.clone(),
+                kind: workload::ContainerKind::Container,
+                index: 0,
+                pull_policy: None,
+                read_only_root_filesystem: true,
+            };
+            let c = w
+                .containers
+                .iter()
+                .find(|c| c.name == f.container)
+                .unwrap_or(&fallback);
+            em.emit(
+                RuleId::ImagePullFailing,
+                Some(c),
+                message,
+                d.remediation,
+                Some(d.cause),
+            );
+        }
+        findings.extend(static_findings);
+        findings.extend(em.out);
+    }
+    AuditReport::new(workloads.len(), images, findings, inv.errors)
+}

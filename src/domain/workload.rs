@@ -1,0 +1,543 @@
+//! Workloads as the audit sees them: the containers of every pod-bearing kind, the pull secrets
+//! they name, and pods folded into the controllers that own them. Pure: works on
+//! `serde_json::Value` objects from the API server or from manifests.
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// The annotation that exempts a workload from some rules: `"rule-a,rule-b"`.
+pub const IGNORE_ANNOTATION: &str = "image-sec.io/ignore";
+
+/// Waiting reasons that mean the image cannot be pulled.
+pub const PULL_FAILURE_REASONS: [&str; 4] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ContainerKind {
+    Container,
+    Init,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    /// The pod spec field holding this kind of container.
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Container => "containers",
+            ContainerKind::Init => "initContainers",
+            ContainerKind::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+/// One container of a pod spec, reduced to what the rules look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    pub name: String,
+    /// The image string exactly as written.
+    pub image: String,
+    pub kind: ContainerKind,
+    /// Position in its list (for JSON-patch remediations).
+    pub index: usize,
+    pub pull_policy: Option<String>,
+    pub read_only_root_filesystem: bool,
+}
+
+/// A container of a live pod waiting because its image cannot be pulled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullFailure {
+    pub pod: String,
+    pub container: String,
+    pub image: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// Where a manifest workload came from (for SARIF locations).
+#[derive(Debug, Clone)]
+pub struct ManifestSource {
+    pub file: String,
+    pub line: usize,
+    pub document_text: Arc<str>,
+    pub document_line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Owner {
+    pub kind: String,
+    pub name: String,
+}
+
+/// A pod-bearing object: a controller, or a Pod.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// kubeconfig context (empty for manifests).
+    pub context: String,
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+    pub containers: Vec<ContainerSpec>,
+    /// imagePullSecrets named by the pod spec itself.
+    pub pull_secrets: Vec<String>,
+    pub service_account: String,
+    /// Rules this workload is exempt from (`image-sec.io/ignore`).
+    pub ignore: BTreeSet<String>,
+    /// Pods folded into this workload (1 for a Pod, 0 for a controller without pods).
+    pub pod_count: usize,
+    /// The controlling owner (`ownerReferences[controller=true]`).
+    pub owner: Option<Owner>,
+    pub failures: Vec<PullFailure>,
+    pub source: Option<ManifestSource>,
+}
+
+impl Workload {
+    /// `deployment/web`, as kubectl and `patch` spell it.
+    pub fn kind_name(&self) -> String {
+        format!("{}/{}", self.kind.to_ascii_lowercase(), self.name)
+    }
+
+    /// The pull secrets the kubelet will use: the pod's own, else the service account's (the
+    /// ServiceAccount admission plugin copies them only when the pod names none). Each with
+    /// the service account it came from.
+    pub fn effective_pull_secrets(
+        &self,
+        service_account_secrets: Option<&[String]>,
+    ) -> Vec<(String, Option<String>)> {
+        if !self.pull_secrets.is_empty() {
+            return self
+                .pull_secrets
+                .iter()
+                .map(|s| (s.clone(), None))
+                .collect();
+        }
+        service_account_secrets
+            .unwrap_or_default()
+            .iter()
+            .map(|s| (s.clone(), Some(self.service_account.clone())))
+            .collect()
+    }
+
+    /// JSON pointer of a container's list in this kind's object (for `kubectl patch` hints).
+    pub fn container_pointer(&self, c: &ContainerSpec) -> String {
+        let prefix = match self.kind.as_str() {
+            "Pod" => "/spec",
+            "CronJob" => "/spec/jobTemplate/spec/template/spec",
+            _ => "/spec/template/spec",
+        };
+        format!("{prefix}/{}/{}", c.kind.field(), c.index)
+    }
+}
+
+/// Kinds whose objects carry a pod spec.
+pub fn is_pod_bearing(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Deployment"
+            | "ReplicaSet"
+            | "StatefulSet"
+            | "DaemonSet"
+            | "ReplicationController"
+            | "Job"
+            | "CronJob"
+            | "Pod"
+    )
+}
+
+/// The pod template of a kind (`None` for Pod itself).
+fn template<'a>(kind: &str, obj: &'a Value) -> Option<&'a Value> {
+    match kind {
+        "Pod" => None,
+        "CronJob" => obj.pointer("/spec/jobTemplate/spec/template"),
+        _ => obj.pointer("/spec/template"),
+    }
+}
+
+fn pod_spec<'a>(kind: &str, obj: &'a Value) -> Option<&'a Value> {
+    match kind {
+        "Pod" => obj.get("spec"),
+        _ => template(kind, obj).and_then(|t| t.get("spec")),
+    }
+}
+
+fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(Value::as_str)
+}
+
+fn ignore_list(meta: Option<&Value>, out: &mut BTreeSet<String>) {
+    if let Some(list) = meta
+        .and_then(|m| m.pointer("/annotations"))
+        .and_then(|a| a.get(IGNORE_ANNOTATION))
+        .and_then(Value::as_str)
+    {
+        out.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+    }
+}
+
+/// Extracts a workload from an object of a pod-bearing `kind`. `default_namespace` is used when
+/// the object has none (manifests). Returns None when the object has no name.
+pub fn extract(
+    kind: &str,
+    obj: &Value,
+    context: &str,
+    default_namespace: &str,
+) -> Option<Workload> {
+    let name = str_at(obj, "/metadata/name")?.to_string();
+    let namespace = str_at(obj, "/metadata/namespace")
+        .filter(|s| !s.is_empty())
+        .unwrap_or(default_namespace)
+        .to_string();
+    let spec = pod_spec(kind, obj);
+    let mut containers = Vec::new();
+    for ck in [
+        ContainerKind::Init,
+        ContainerKind::Container,
+        ContainerKind::Ephemeral,
+    ] {
+        let list = spec
+            .and_then(|s| s.get(ck.field()))
+            .and_then(Value::as_array);
+        for (index, c) in list.into_iter().flatten().enumerate() {
+            containers.push(ContainerSpec {
+                name: c.get("name").and_then(Value::as_str).unwrap_or("").into(),
+                image: c.get("image").and_then(Value::as_str).unwrap_or("").into(),
+                kind: ck,
+                index,
+                pull_policy: c
+                    .get("imagePullPolicy")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                read_only_root_filesystem: c
+                    .pointer("/securityContext/readOnlyRootFilesystem")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            });
+        }
+    }
+    let pull_secrets = spec
+        .and_then(|s| s.get("imagePullSecrets"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("name").and_then(Value::as_str))
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    let service_account = spec
+        .and_then(|s| {
+            s.get("serviceAccountName")
+                .or_else(|| s.get("serviceAccount"))
+                .and_then(Value::as_str)
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    let mut ignore = BTreeSet::new();
+    ignore_list(obj.get("metadata"), &mut ignore);
+    ignore_list(
+        template(kind, obj).and_then(|t| t.get("metadata")),
+        &mut ignore,
+    );
+    let owner = obj
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .and_then(|r| {
+            Some(Owner {
+                kind: r.get("kind")?.as_str()?.to_string(),
+                name: r.get("name")?.as_str()?.to_string(),
+            })
+        });
+    let mut failures = Vec::new();
+    if kind == "Pod" {
+        for field in [
+            "initContainerStatuses",
+            "containerStatuses",
+            "ephemeralContainerStatuses",
+        ] {
+            let statuses = obj
+                .pointer(&format!("/status/{field}"))
+                .and_then(Value::as_array);
+            for st in statuses.into_iter().flatten() {
+                let Some(reason) = str_at(st, "/state/waiting/reason") else {
+                    continue;
+                };
+                if !PULL_FAILURE_REASONS.contains(&reason) {
+                    continue;
+                }
+                let cname = st.get("name").and_then(Value::as_str).unwrap_or("");
+                // The spec's image as written (status.image may be normalised by the runtime).
+                let image = containers
+                    .iter()
+                    .find(|c| c.name == cname)
+                    .map(|c| c.image.clone())
+                    .or_else(|| st.get("image").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_default();
+                failures.push(PullFailure {
+                    pod: name.clone(),
+                    container: cname.to_string(),
+                    image,
+                    reason: reason.to_string(),
+                    message: str_at(st, "/state/waiting/message")
+                        .unwrap_or("")
+                        .to_string(),
+                });
+            }
+        }
+    }
+    Some(Workload {
+        context: context.to_string(),
+        namespace,
+        kind: kind.to_string(),
+        name,
+        containers,
+        pull_secrets,
+        service_account,
+        ignore,
+        pod_count: usize::from(kind == "Pod"),
+        owner,
+        failures,
+        source: None,
+    })
+}
+
+type Key = (String, String, String, String);
+
+fn key(w: &Workload) -> Key {
+    (
+        w.context.clone(),
+        w.namespace.clone(),
+        w.kind.clone(),
+        w.name.clone(),
+    )
+}
+
+/// Folds owned objects into their controllers: Pod → ReplicaSet → Deployment, Pod → Job →
+/// CronJob, Pod → StatefulSet/DaemonSet/ReplicationController. Pod counts and pull failures move
+/// up; the owned objects disappear. Pods whose owner was not read (filtered out, or the list was
+/// denied) are still reported once per owner: the first such pod stands for the owner, named
+/// after it.
+pub fn fold(workloads: Vec<Workload>) -> Vec<Workload> {
+    let index: HashMap<Key, usize> = workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (key(w), i))
+        .collect();
+    // The top ancestor present among the workloads, for each workload.
+    let top = |i: usize| -> usize {
+        let mut cur = i;
+        for _ in 0..8 {
+            let w = &workloads[cur];
+            let Some(o) = &w.owner else { break };
+            let k = (
+                w.context.clone(),
+                w.namespace.clone(),
+                o.kind.clone(),
+                o.name.clone(),
+            );
+            match index.get(&k) {
+                Some(&j) if j != cur => cur = j,
+                _ => break,
+            }
+        }
+        cur
+    };
+    let tops: Vec<usize> = (0..workloads.len()).map(top).collect();
+    let mut slots: Vec<Option<Workload>> = workloads.into_iter().map(Some).collect();
+    let mut extra_pods = vec![0usize; slots.len()];
+    let mut extra_failures: Vec<Vec<PullFailure>> = vec![Vec::new(); slots.len()];
+    let mut orphans: HashMap<Key, usize> = HashMap::new();
+    for i in 0..slots.len() {
+        let t = tops[i];
+        if t != i {
+            let w = slots[i].take().expect("each slot taken once");
+            extra_pods[t] += w.pod_count;
+            extra_failures[t].extend(w.failures);
+            continue;
+        }
+        // Not folded: a Pod (or controller) whose controlling owner was not read.
+        let w = slots[i].as_ref().expect("present");
+        let orphan = match (&w.owner, w.kind == "Pod") {
+            (Some(o), true) => Some((
+                (
+                    w.context.clone(),
+                    w.namespace.clone(),
+                    o.kind.clone(),
+                    o.name.clone(),
+                ),
+                o.clone(),
+            )),
+            _ => None,
+        };
+        if let Some((k, o)) = orphan {
+            match orphans.get(&k) {
+                Some(&rep) => {
+                    let w = slots[i].take().expect("present");
+                    extra_pods[rep] += w.pod_count;
+                    extra_failures[rep].extend(w.failures);
+                }
+                None => {
+                    orphans.insert(k, i);
+                    let w = slots[i].as_mut().expect("present");
+                    w.kind = o.kind.clone();
+                    w.name = o.name.clone();
+                    w.owner = None;
+                }
+            }
+        }
+    }
+    slots
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let mut w = w?;
+            w.pod_count += extra_pods[i];
+            w.failures.append(&mut extra_failures[i]);
+            Some(w)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dep() -> Value {
+        json!({"metadata": {"name": "web", "namespace": "shop",
+            "annotations": {"image-sec.io/ignore": "missing-tag, implicit-registry"}},
+          "spec": {"template": {"metadata": {"annotations": {"image-sec.io/ignore": "writable-root-filesystem"}},
+            "spec": {"serviceAccountName": "builder", "imagePullSecrets": [{"name": "regcred"}],
+              "initContainers": [{"name": "init", "image": "busybox"}],
+              "containers": [{"name": "app", "image": "nginx:1", "imagePullPolicy": "Always",
+                "securityContext": {"readOnlyRootFilesystem": true}}]}}}})
+    }
+
+    #[test]
+    fn extracts_containers_secrets_and_exemptions() {
+        let w = extract("Deployment", &dep(), "", "default").unwrap();
+        assert_eq!(w.namespace, "shop");
+        assert_eq!(w.containers.len(), 2);
+        assert_eq!(w.containers[0].kind, ContainerKind::Init);
+        assert!(w.containers[1].read_only_root_filesystem);
+        assert_eq!(w.pull_secrets, ["regcred"]);
+        assert_eq!(w.service_account, "builder");
+        assert_eq!(
+            w.ignore.iter().collect::<Vec<_>>(),
+            [
+                "implicit-registry",
+                "missing-tag",
+                "writable-root-filesystem"
+            ]
+        );
+        assert_eq!(
+            w.container_pointer(&w.containers[1]),
+            "/spec/template/spec/containers/0"
+        );
+        let cj = json!({"metadata": {"name": "c"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": {
+            "containers": [{"name": "a", "image": "x"}], "ephemeralContainers": [{"name": "dbg", "image": "busybox"}]}}}}}});
+        let w = extract("CronJob", &cj, "", "default").unwrap();
+        assert_eq!(w.namespace, "default");
+        assert_eq!(w.containers.len(), 2);
+        assert_eq!(w.containers[1].kind, ContainerKind::Ephemeral);
+    }
+
+    #[test]
+    fn service_account_secrets_apply_only_when_the_pod_names_none() {
+        let mut w = extract("Deployment", &dep(), "", "default").unwrap();
+        let sa = vec!["from-sa".to_string()];
+        assert_eq!(
+            w.effective_pull_secrets(Some(&sa)),
+            [("regcred".to_string(), None)]
+        );
+        w.pull_secrets.clear();
+        assert_eq!(
+            w.effective_pull_secrets(Some(&sa)),
+            [("from-sa".to_string(), Some("builder".to_string()))]
+        );
+    }
+
+    fn pod(name: &str, owner: Option<(&str, &str)>, waiting: Option<&str>) -> Value {
+        let mut p = json!({"metadata": {"name": name, "namespace": "shop"},
+            "spec": {"containers": [{"name": "app", "image": "nginx"}]}});
+        if let Some((k, n)) = owner {
+            p["metadata"]["ownerReferences"] = json!([{"kind": k, "name": n, "controller": true}]);
+        }
+        if let Some(r) = waiting {
+            p["status"] = json!({"containerStatuses": [{"name": "app", "image": "docker.io/library/nginx:latest",
+                "state": {"waiting": {"reason": r, "message": "boom"}}}]});
+        }
+        p
+    }
+
+    #[test]
+    fn folds_pods_into_controllers() {
+        let rs = json!({"metadata": {"name": "web-1", "namespace": "shop",
+            "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": true}]},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx"}]}}}});
+        let ws = vec![
+            extract("Deployment", &dep(), "", "default").unwrap(),
+            extract("ReplicaSet", &rs, "", "default").unwrap(),
+            extract(
+                "Pod",
+                &pod(
+                    "web-1-a",
+                    Some(("ReplicaSet", "web-1")),
+                    Some("ErrImagePull"),
+                ),
+                "",
+                "d",
+            )
+            .unwrap(),
+            extract(
+                "Pod",
+                &pod("web-1-b", Some(("ReplicaSet", "web-1")), None),
+                "",
+                "d",
+            )
+            .unwrap(),
+            extract("Pod", &pod("lonely", None, None), "", "d").unwrap(),
+            extract("Pod", &pod("j-1", Some(("Job", "gone")), None), "", "d").unwrap(),
+            extract(
+                "Pod",
+                &pod("j-2", Some(("Job", "gone")), Some("ImagePullBackOff")),
+                "",
+                "d",
+            )
+            .unwrap(),
+        ];
+        let folded = fold(ws);
+        let names: Vec<_> = folded
+            .iter()
+            .map(|w| {
+                (
+                    w.kind.as_str(),
+                    w.name.as_str(),
+                    w.pod_count,
+                    w.failures.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Deployment", "web", 2, 1),
+                ("Pod", "lonely", 1, 0),
+                ("Job", "gone", 2, 1)
+            ]
+        );
+        assert_eq!(folded[0].failures[0].pod, "web-1-a");
+        assert_eq!(folded[0].failures[0].image, "nginx");
+    }
+}
