@@ -175,14 +175,18 @@ fn second_inspection_reads_no_layer_again() {
     let f = registry();
     let cache = tempfile::tempdir().unwrap();
     let rt = runtime();
-    let needle = "\"GET /v2/test/apt/blobs/";
+    let needle = "\"GET /v2/test/cache-probe/blobs/";
     let first = f.inspector(Some(cache.path().to_path_buf()), "linux/amd64");
-    let a = rt.block_on(first.inspect(&f.request("apt"))).unwrap();
+    let a = rt
+        .block_on(first.inspect(&f.request("cache-probe")))
+        .unwrap();
     assert_eq!(first.stats.layers_downloaded.load(Ordering::Relaxed), 1);
     let blob_gets = f.log_count(needle);
     // A fresh inspector (new process, in effect) with the same cache directory.
     let second = f.inspector(Some(cache.path().to_path_buf()), "linux/amd64");
-    let b = rt.block_on(second.inspect(&f.request("apt"))).unwrap();
+    let b = rt
+        .block_on(second.inspect(&f.request("cache-probe")))
+        .unwrap();
     assert_eq!(second.stats.layers_downloaded.load(Ordering::Relaxed), 0);
     assert_eq!(second.stats.layers_from_cache.load(Ordering::Relaxed), 1);
     assert!(b.layers.iter().all(|l| l.from_cache));
@@ -196,7 +200,10 @@ fn second_inspection_reads_no_layer_again() {
         "only the config blob is fetched again"
     );
     let layer = &a.layers[0].digest;
-    assert_eq!(f.log_count(&format!("\"GET /v2/test/apt/blobs/{layer}")), 1);
+    assert_eq!(
+        f.log_count(&format!("\"GET /v2/test/cache-probe/blobs/{layer}")),
+        1
+    );
 }
 
 #[test]

@@ -47,7 +47,7 @@ fn child_measure() {
     let r = rt.block_on(insp.inspect(&req(&image))).unwrap();
     let after = vm_hwm_kib();
     println!(
-        "MEASURE before={before} after={after} layer_bytes={}",
+        "\nMEASURE before={before} after={after} layer_bytes={}",
         r.compressed_size()
     );
 }
@@ -73,7 +73,7 @@ fn measure(image: &str) -> (u64, u64, u64) {
     );
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("MEASURE "))
+        .find_map(|l| l.find("MEASURE ").map(|i| &l[i..]))
         .unwrap_or_else(|| panic!("no measurement in {stdout}"));
     let get = |k: &str| -> u64 {
         line.split_whitespace()

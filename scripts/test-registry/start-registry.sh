@@ -12,7 +12,7 @@
 #   WATCH_PID=N    stop the registry when process N exits (test harness watchdog)
 # Prints lines KEY=VALUE: REGISTRY, PID, CA (TLS only), LOG; also written to WORK_DIR/env.
 # Pushed: test/NAME:latest for each image; test/multi:latest (index); test/shell-zstd:latest
-# (zstd layers); test/apt-docker:latest (Docker schema 2 media types). The layer of test/corrupt
+# (zstd layers); test/apt-docker:latest (Docker schema 2 media types); test/cache-probe:latest. The layer of test/corrupt
 # is damaged in storage after the push.
 set -euo pipefail
 
@@ -130,6 +130,8 @@ if [ -z "${PUSH:-}" ]; then
     push "oci:$images/multi:multi" test/multi:latest --all
     push "oci:$images/oci:shell" test/shell-zstd:latest --dest-compress-format zstd --dest-compress
     push "oci:$images/oci:apt" test/apt-docker:latest --format v2s2
+    # Used only by the cache test, so its access-log lines are not mixed with other tests'.
+    push "oci:$images/oci:apt" test/cache-probe:latest
 fi
 
 # Damage test/corrupt's layer in storage, keeping its size, so only digest checks can tell.

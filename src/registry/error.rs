@@ -93,13 +93,28 @@ impl RegistryError {
         let mut tls = false;
         let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(s) = src {
-            if s.downcast_ref::<rustls::Error>().is_some() {
+            // rustls errors usually arrive wrapped in an io::Error, whose `source()` skips the
+            // wrapped error itself, so look inside explicitly.
+            let io_inner = s
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+            if s.downcast_ref::<rustls::Error>().is_some() || io_inner {
                 tls = true;
             }
             let msg = s.to_string();
             let lower = msg.to_ascii_lowercase();
-            if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-            {
+            // rustls' own wording, for when the error type is hidden behind boxed errors.
+            const TLS_WORDS: [&str; 7] = [
+                "certificate",
+                "tls",
+                "handshake",
+                "corrupt message",
+                "received fatal alert",
+                "peer is incompatible",
+                "peer misbehaved",
+            ];
+            if TLS_WORDS.iter().any(|w| lower.contains(w)) {
                 tls = true;
             }
             if !chain.contains(&msg) {
