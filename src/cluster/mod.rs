@@ -1,1 +1,682 @@
-//! Kubernetes client: kubeconfig, pagination, retries, error mapping.
+//! The Kubernetes client: kubeconfig loading like kubectl, requests with retries on reads,
+//! pagination, `-v` request logging with credentials masked, and mapping of API errors.
+//!
+//! Objects travel as `serde_json::Value`: the commands edit pod templates generically across
+//! kinds, and keeping unknown fields intact matters more than typed access.
+pub mod resources;
+
+use std::time::{Duration, Instant};
+
+use http::{Method, Request, StatusCode};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::Value;
+
+use crate::cli::GlobalOpts;
+use crate::error::{ApiStatus, Error, Result};
+pub use resources::ResourceKind;
+
+/// Page size for LIST calls: big enough for few round trips, small enough for bounded memory.
+pub const PAGE_SIZE: u32 = 500;
+/// Attempts for an idempotent read before giving up.
+const READ_ATTEMPTS: u32 = 5;
+
+/// A connection to one cluster (one kubeconfig context).
+#[derive(Clone)]
+pub struct Cluster {
+    client: kube::Client,
+    /// The namespace from `-n`, else the context's, else `default`.
+    pub namespace: String,
+    /// The kubeconfig context name (empty when none was used).
+    pub context: String,
+    /// Whether `-n` was given explicitly (kubectl then writes it into generated objects).
+    pub namespace_explicit: bool,
+    verbosity: u8,
+    request_timeout: Option<Duration>,
+}
+
+/// Parses kubectl's `--request-timeout`: `0` (none), a bare number of seconds, or `1h2m3s`/`500ms`.
+pub fn parse_request_timeout(s: &str) -> Result<Option<Duration>> {
+    let bad = || {
+        Error::invalid(format!(
+            "invalid --request-timeout {s:?}: use a duration such as 30s, 2m or 1h (0 means no timeout)"
+        ))
+    };
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok((secs > 0).then(|| Duration::from_secs(secs)));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_secs_f64(value * factor);
+        rest = &rest[unit_len..];
+    }
+    Ok((!total.is_zero()).then_some(total))
+}
+
+/// Loads the kubeconfig like kubectl: `--kubeconfig`, else `KUBECONFIG` (several paths merged),
+/// else `~/.kube/config`. Returns None when there is none at all.
+fn load_kubeconfig(global: &GlobalOpts) -> Result<Option<Kubeconfig>> {
+    let config_err =
+        |e: kube::config::KubeconfigError| Error::Config(format!("invalid kubeconfig: {e}"));
+    if let Some(path) = &global.kubeconfig {
+        if !path.exists() {
+            return Err(Error::Config(format!(
+                "kubeconfig {} does not exist; check --kubeconfig",
+                path.display()
+            )));
+        }
+        return Kubeconfig::read_from(path).map(Some).map_err(config_err);
+    }
+    if let Some(kc) = Kubeconfig::from_env().map_err(config_err)? {
+        return Ok(Some(kc));
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    match home.map(|h| h.join(".kube").join("config")) {
+        Some(p) if p.exists() => Kubeconfig::read_from(p).map(Some).map_err(config_err),
+        _ => Ok(None),
+    }
+}
+
+/// Checks names given on the command line the way kubectl does before using them.
+fn validate_selection(
+    kc: &Kubeconfig,
+    global: &GlobalOpts,
+    context: Option<&str>,
+) -> Result<String> {
+    let context_name = match context.or(kc.current_context.as_deref()) {
+        Some(c) if !c.is_empty() => c.to_string(),
+        _ if global.server.is_some() => String::new(),
+        _ => return Err(Error::Config(
+            "no context is set in the kubeconfig; use --context, or run kubectl config use-context"
+                .into(),
+        )),
+    };
+    if !context_name.is_empty() && !kc.contexts.iter().any(|c| c.name == context_name) {
+        return Err(Error::Config(format!(
+            "context was not found for specified context: {context_name}"
+        )));
+    }
+    if let Some(user) = &global.user {
+        if !kc.auth_infos.iter().any(|u| &u.name == user) {
+            return Err(Error::Config(format!("auth info {user:?} does not exist")));
+        }
+    }
+    if let Some(cluster) = &global.cluster {
+        if !kc.clusters.iter().any(|c| &c.name == cluster) {
+            return Err(Error::Config(format!("cluster {cluster:?} does not exist")));
+        }
+    }
+    Ok(context_name)
+}
+
+impl Cluster {
+    /// Connects using the global flags; `context` overrides `--context` (for multi-context audits).
+    pub async fn connect(global: &GlobalOpts, context: Option<&str>) -> Result<Cluster> {
+        let context = context.or(global.context.first().map(String::as_str));
+        let kubeconfig = load_kubeconfig(global)?;
+        let (mut config, context_name) = match kubeconfig {
+            Some(kc) => {
+                let context_name = validate_selection(&kc, global, context)?;
+                let options = KubeConfigOptions {
+                    context: (!context_name.is_empty()).then(|| context_name.clone()),
+                    cluster: global.cluster.clone(),
+                    user: global.user.clone(),
+                };
+                let config = kube::Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(|e| Error::Config(format!("invalid kubeconfig: {e}")))?;
+                (config, context_name)
+            }
+            // In a pod (the CronJob in deploy/), kubectl falls back to the service account.
+            None if global.server.is_none()
+                && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() =>
+            {
+                let config = kube::Config::incluster()
+                    .map_err(|e| Error::Config(format!("in-cluster configuration failed: {e}")))?;
+                (config, String::new())
+            }
+            None => {
+                let server = global.server.as_deref().ok_or_else(|| {
+                    Error::Config(
+                        "no kubeconfig found (looked at --kubeconfig, KUBECONFIG and ~/.kube/config); pass --kubeconfig or --server".into(),
+                    )
+                })?;
+                (kube::Config::new(parse_server(server)?), String::new())
+            }
+        };
+        apply_overrides(&mut config, global)?;
+        let request_timeout = parse_request_timeout(&global.request_timeout)?;
+        if let Some(t) = request_timeout {
+            config.connect_timeout = Some(t);
+            config.read_timeout = Some(t);
+            config.write_timeout = Some(t);
+        }
+        // Our own retry policy (reads only, Retry-After honoured) replaces kube's.
+        config.default_retry = false;
+        let namespace_explicit = global.namespace.is_some();
+        let namespace = global
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client = kube::Client::try_from(config).map_err(|e| {
+            Error::Config(format!("cannot build a client from the kubeconfig: {e}"))
+        })?;
+        Ok(Cluster {
+            client,
+            namespace,
+            context: context_name,
+            namespace_explicit,
+            verbosity: global.verbosity,
+            request_timeout,
+        })
+    }
+
+    /// GET an object; `Ok(None)` on 404.
+    pub async fn get(
+        &self,
+        kind: &ResourceKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>> {
+        let path = kind.path(Some(namespace), Some(name));
+        match self.send(Method::GET, &path, None, None).await {
+            Ok(body) => Ok(Some(parse_body(&body)?)),
+            Err(e) if e.api_code() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One LIST page. `namespace` None lists across all namespaces.
+    pub async fn list_page(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        query: &ListQuery<'_>,
+        continue_token: Option<&str>,
+    ) -> Result<ListPage> {
+        let mut path = kind.path(namespace, None);
+        path.push_str(&format!("?limit={}", query.limit.unwrap_or(PAGE_SIZE)));
+        if let Some(sel) = query.label_selector {
+            path.push_str("&labelSelector=");
+            path.push_str(&url_encode(sel));
+        }
+        if let Some(sel) = query.field_selector {
+            path.push_str("&fieldSelector=");
+            path.push_str(&url_encode(sel));
+        }
+        if let Some(token) = continue_token {
+            path.push_str("&continue=");
+            path.push_str(&url_encode(token));
+        }
+        let body = self.send(Method::GET, &path, None, None).await?;
+        let list: ListPage = serde_json::from_slice(&body).map_err(|e| {
+            Error::other(format!(
+                "cannot decode the {} list from the server: {e}",
+                kind.plural
+            ))
+        })?;
+        Ok(list)
+    }
+
+    /// Lists every object, page by page, handing each page to `each_page` so memory stays bounded.
+    pub async fn list_all(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        query: &ListQuery<'_>,
+        mut each_page: impl FnMut(Vec<Value>),
+    ) -> Result<()> {
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .list_page(kind, namespace, query, token.as_deref())
+                .await?;
+            each_page(page.items);
+            match page.metadata.continue_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// POST a new object.
+    pub async fn create(
+        &self,
+        kind: &ResourceKind,
+        namespace: &str,
+        obj: &Value,
+        opts: &WriteOptions<'_>,
+    ) -> Result<Value> {
+        let path = with_write_query(kind.path(Some(namespace), None), opts);
+        let body = serde_json::to_vec(obj).map_err(|e| Error::other(e.to_string()))?;
+        parse_body(
+            &self
+                .send(Method::POST, &path, Some("application/json"), Some(body))
+                .await?,
+        )
+    }
+
+    /// PUT an object; the object's `metadata.resourceVersion` makes it conditional.
+    pub async fn replace(
+        &self,
+        kind: &ResourceKind,
+        namespace: &str,
+        name: &str,
+        obj: &Value,
+        opts: &WriteOptions<'_>,
+    ) -> Result<Value> {
+        let path = with_write_query(kind.path(Some(namespace), Some(name)), opts);
+        let body = serde_json::to_vec(obj).map_err(|e| Error::other(e.to_string()))?;
+        parse_body(
+            &self
+                .send(Method::PUT, &path, Some("application/json"), Some(body))
+                .await?,
+        )
+    }
+
+    /// PATCH with the given patch content type (`application/json-patch+json`, ...).
+    pub async fn patch(
+        &self,
+        kind: &ResourceKind,
+        namespace: &str,
+        name: &str,
+        content_type: &str,
+        patch: &Value,
+        opts: &WriteOptions<'_>,
+    ) -> Result<Value> {
+        let path = with_write_query(kind.path(Some(namespace), Some(name)), opts);
+        let body = serde_json::to_vec(patch).map_err(|e| Error::other(e.to_string()))?;
+        parse_body(
+            &self
+                .send(Method::PATCH, &path, Some(content_type), Some(body))
+                .await?,
+        )
+    }
+
+    /// Sends one request. Reads (GET) are retried with exponential backoff and jitter on 429
+    /// (honouring Retry-After), 500, 502, 503, 504 and connection errors; writes never are,
+    /// because a write that reached the server may have taken effect.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>> {
+        let idempotent = method == Method::GET;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            let result = self
+                .send_once(&method, path, content_type, body.clone())
+                .await;
+            let retry_after = match &result {
+                Ok((status, headers, bytes)) => {
+                    self.log(&method, path, Some(status.as_u16()), started, bytes.len());
+                    if status.is_success() {
+                        return Ok(bytes.clone());
+                    }
+                    let err = api_error(*status, bytes, &method, path);
+                    if !(idempotent && attempt < READ_ATTEMPTS && retryable_status(*status)) {
+                        return Err(err);
+                    }
+                    headers
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s.min(30)))
+                }
+                Err(e) => {
+                    self.log(&method, path, None, started, 0);
+                    if !(idempotent && attempt < READ_ATTEMPTS) {
+                        return Err(Error::Connection(e.clone()));
+                    }
+                    None
+                }
+            };
+            tokio::time::sleep(retry_after.unwrap_or_else(|| backoff(attempt))).await;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> std::result::Result<(StatusCode, http::HeaderMap, Vec<u8>), String> {
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("Accept", "application/json");
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let req = req
+            .body(kube::client::Body::from(body.unwrap_or_default()))
+            .map_err(|e| format!("invalid request: {e}"))?;
+        let fut = async {
+            let resp = self
+                .client
+                .send(req)
+                .await
+                .map_err(|e| connection_message(&e))?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let bytes =
+                resp.into_body().collect_bytes().await.map_err(|e| {
+                    format!("reading the response failed: {}", connection_message(&e))
+                })?;
+            Ok((status, headers, bytes.to_vec()))
+        };
+        match self.request_timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
+                format!("the request to the API server timed out after {t:?} (--request-timeout)")
+            })?,
+            None => fut.await,
+        }
+    }
+
+    /// kubectl-style request log at `-v=6` and above. Only method, path, status and size:
+    /// never headers or bodies, so no credential or secret data can reach the log.
+    fn log(&self, method: &Method, path: &str, status: Option<u16>, started: Instant, size: usize) {
+        if self.verbosity < 6 {
+            return;
+        }
+        let ms = started.elapsed().as_millis();
+        let status = status.map_or("connection failed".to_string(), |s| s.to_string());
+        eprintln!(
+            "I0000 round_trippers] {method} {path} {status} in {ms} milliseconds ({size} bytes)"
+        );
+        if self.verbosity >= 7 {
+            eprintln!("I0000 round_trippers] Request Headers: Accept: application/json; Authorization: <masked>");
+        }
+    }
+}
+
+fn retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// Exponential backoff with full jitter: 100ms, 200ms, 400ms... capped at 3s.
+fn backoff(attempt: u32) -> Duration {
+    let cap = 100u64.saturating_mul(1 << attempt.min(5)).min(3000);
+    Duration::from_millis(rand::random_range(cap / 2..=cap))
+}
+
+fn connection_message(e: &kube::Error) -> String {
+    // kube's error chain can be long; keep the root cause, which names the address and reason.
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg = s.to_string();
+        source = s.source();
+    }
+    format!("cannot reach the API server: {msg}")
+}
+
+/// Maps an error response to our error, keeping the server's Status message (which never
+/// contains object data) and adding the hint kubectl users need.
+fn api_error(status: StatusCode, body: &[u8], method: &Method, path: &str) -> Error {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let field = |k: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let reason = field("reason").unwrap_or_else(|| match status.as_u16() {
+        401 => "Unauthorized".into(),
+        403 => "Forbidden".into(),
+        404 => "NotFound".into(),
+        409 => "Conflict".into(),
+        429 => "TooManyRequests".into(),
+        _ => String::new(),
+    });
+    let message = field("message").unwrap_or_else(|| {
+        format!(
+            "{method} {} returned HTTP {}",
+            path.split('?').next().unwrap_or(path),
+            status.as_u16()
+        )
+    });
+    let hint = match status.as_u16() {
+        401 => Some("the credentials in the kubeconfig were rejected: refresh them (token expired?) or check --token/--user".to_string()),
+        403 => Some("ask a cluster admin for that permission (see docs/RBAC.md for what each command needs)".to_string()),
+        _ => None,
+    };
+    Error::Api {
+        status: ApiStatus {
+            code: status.as_u16(),
+            reason,
+            message,
+        },
+        hint,
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<Value> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::other(format!("cannot decode the server's response: {e}")))
+}
+
+fn parse_server(server: &str) -> Result<http::Uri> {
+    server
+        .parse::<http::Uri>()
+        .ok()
+        .filter(|u| u.scheme().is_some() && u.host().is_some())
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "invalid --server {server:?}: use a URL such as https://10.0.0.1:6443"
+            ))
+        })
+}
+
+fn apply_overrides(config: &mut kube::Config, global: &GlobalOpts) -> Result<()> {
+    if let Some(server) = &global.server {
+        config.cluster_url = parse_server(server)?;
+    }
+    if let Some(token) = &global.token {
+        config.auth_info.token = Some(token.clone().into());
+        config.auth_info.token_file = None;
+        config.auth_info.exec = None;
+        config.auth_info.auth_provider = None;
+    }
+    if let Some(ca) = &global.certificate_authority {
+        let pem = std::fs::read(ca).map_err(|e| Error::io(ca.display(), e))?;
+        let certs = pem_certificates(&pem).ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: no PEM certificate found (--certificate-authority)",
+                ca.display()
+            ))
+        })?;
+        config.root_cert = Some(certs);
+    }
+    if let Some(cert) = &global.client_certificate {
+        config.auth_info.client_certificate = Some(cert.display().to_string());
+        config.auth_info.client_certificate_data = None;
+    }
+    if let Some(key) = &global.client_key {
+        config.auth_info.client_key = Some(key.display().to_string());
+        config.auth_info.client_key_data = None;
+    }
+    if global.insecure_skip_tls_verify {
+        config.accept_invalid_certs = true;
+    }
+    if let Some(name) = &global.tls_server_name {
+        config.tls_server_name = Some(name.clone());
+    }
+    if let Some(user) = &global.as_user {
+        config.auth_info.impersonate = Some(user.clone());
+    }
+    if !global.as_group.is_empty() {
+        config.auth_info.impersonate_groups = Some(global.as_group.clone());
+    }
+    Ok(())
+}
+
+/// DER bodies of the CERTIFICATE blocks in a PEM file.
+fn pem_certificates(pem: &[u8]) -> Option<Vec<Vec<u8>>> {
+    use base64::Engine;
+    let text = std::str::from_utf8(pem).ok()?;
+    let mut certs = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let after = &rest[start + 27..];
+        let end = after.find("-----END CERTIFICATE-----")?;
+        let b64: String = after[..end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        certs.push(base64::engine::general_purpose::STANDARD.decode(b64).ok()?);
+        rest = &after[end..];
+    }
+    (!certs.is_empty()).then_some(certs)
+}
+
+/// Percent-encodes a query value.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Selectors for a LIST.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListQuery<'a> {
+    pub label_selector: Option<&'a str>,
+    pub field_selector: Option<&'a str>,
+    pub limit: Option<u32>,
+}
+
+/// One page of a LIST response.
+#[derive(Debug, serde::Deserialize)]
+pub struct ListPage {
+    #[serde(default)]
+    pub items: Vec<Value>,
+    #[serde(default)]
+    pub metadata: ListMeta,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ListMeta {
+    #[serde(rename = "continue", default)]
+    pub continue_token: Option<String>,
+    #[serde(rename = "resourceVersion", default)]
+    pub resource_version: Option<String>,
+}
+
+/// Options for writes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WriteOptions<'a> {
+    /// Sends `dryRun=All`: the server validates and answers but stores nothing.
+    pub dry_run: bool,
+    pub field_manager: Option<&'a str>,
+}
+
+fn with_write_query(mut path: String, opts: &WriteOptions<'_>) -> String {
+    let mut sep = '?';
+    if opts.dry_run {
+        path.push_str("?dryRun=All");
+        sep = '&';
+    }
+    if let Some(fm) = opts.field_manager {
+        path.push(sep);
+        path.push_str("fieldManager=");
+        path.push_str(&url_encode(fm));
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_timeouts_parse_like_kubectl() {
+        assert_eq!(parse_request_timeout("0").unwrap(), None);
+        assert_eq!(
+            parse_request_timeout("5").unwrap(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_request_timeout("1m30s").unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_request_timeout("250ms").unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        assert!(parse_request_timeout("soon").is_err());
+        assert!(parse_request_timeout("5x").is_err());
+        assert!(parse_request_timeout("").is_err());
+    }
+
+    #[test]
+    fn api_errors_keep_the_server_message() {
+        let body = br#"{"kind":"Status","message":"secrets \"x\" already exists","reason":"AlreadyExists","code":409}"#;
+        let e = api_error(
+            StatusCode::CONFLICT,
+            body,
+            &Method::POST,
+            "/api/v1/namespaces/d/secrets",
+        );
+        assert_eq!(
+            e.to_string(),
+            r#"Error from server (AlreadyExists): secrets "x" already exists"#
+        );
+        let e = api_error(
+            StatusCode::BAD_GATEWAY,
+            b"<html>",
+            &Method::GET,
+            "/api/v1/pods?limit=1",
+        );
+        assert_eq!(
+            e.to_string(),
+            "the server returned HTTP 502: GET /api/v1/pods returned HTTP 502"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for attempt in 1..10 {
+            let d = backoff(attempt);
+            assert!(d <= Duration::from_secs(3), "{d:?}");
+            assert!(d >= Duration::from_millis(100), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(url_encode("app in (a,b)"), "app%20in%20%28a%2Cb%29");
+        assert_eq!(url_encode("a=b"), "a%3Db");
+    }
+}

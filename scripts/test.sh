@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need, then runs them.
+# README's second command and .ci/run both call this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
+command -v umoci >/dev/null 2>&1 || need_pkgs+=(umoci)
+command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "installing test dependencies: ${need_pkgs[*]}" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl not found; the kubectl oracle and plugin-discovery tests need it" >&2
+
+# Two jobs for two cores; the suite's own servers bind only 127.0.0.1.
+cargo test --workspace --locked -j 2 "$@"
