@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O, unit-tested with tables of cases.
 pub mod docker_config;
 pub mod image_contents;
+pub mod keyring;
 pub mod patch_plan;
 pub mod policy;
 pub mod pull_secret;
