@@ -90,6 +90,7 @@ const MAX_GROWTH_KIB: u64 = 12 * 1024;
 #[test]
 fn memory_stays_flat_scanning_a_20mb_layer() {
     let (before, after, bytes) = measure("big");
+    eprintln!("peak RSS {before} KiB -> {after} KiB while scanning {bytes} bytes");
     assert!(bytes > 20_000_000, "layer is {bytes} bytes");
     assert!(
         after.saturating_sub(before) < MAX_GROWTH_KIB,
@@ -106,6 +107,7 @@ fn memory_stays_flat_scanning_a_200mb_layer() {
         "set BUILD_LARGE=1"
     );
     let (before, after, bytes) = measure("large");
+    eprintln!("peak RSS {before} KiB -> {after} KiB while scanning {bytes} bytes");
     assert!(bytes > 200_000_000, "layer is {bytes} bytes");
     assert!(
         after.saturating_sub(before) < MAX_GROWTH_KIB,

@@ -90,9 +90,10 @@ setsid docker-registry serve "$work/config.yml" >"$work/registry.log" 2>&1 &
 reg_pid=$!
 echo "$reg_pid" >"$work/registry.pid"
 if [ -n "${WATCH_PID:-}" ]; then
-    # Watchdog: when the test process is gone, stop the registry.
-    setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill "$2" 2>/dev/null' \
-        _ "$WATCH_PID" "$reg_pid" </dev/null >/dev/null 2>&1 &
+    # Watchdog: when the test process is gone, stop the registry and remove its storage.
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
+        kill "$2" 2>/dev/null; sleep 1; rm -rf -- "$3"' \
+        _ "$WATCH_PID" "$reg_pid" "$work" </dev/null >/dev/null 2>&1 &
 fi
 
 for _ in $(seq 1 100); do

@@ -175,7 +175,14 @@ impl RegistryClient {
         let host = api_host(registry);
         let https = format!("https://{host}");
         let base = if self.is_insecure(registry) {
-            match self.insecure.get(format!("{https}/v2/")).send().await {
+            // Short probe: a plain-HTTP server answers a TLS hello with an error or silence.
+            let probe = self
+                .insecure
+                .get(format!("{https}/v2/"))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            match probe {
                 Ok(_) => https,
                 Err(_) => {
                     let http = format!("http://{host}");
