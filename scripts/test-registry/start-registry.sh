@@ -9,7 +9,8 @@
 #   REGISTRY_USER / REGISTRY_PASSWORD   credentials (default fixture / fixture-pass)
 #   TLS=1          serve HTTPS with a certificate from a throwaway CA (WORK_DIR/ca.pem)
 #   PUSH="..."     images to push (default: all built ones)
-#   WATCH_PID=N    stop the registry when process N exits (test harness watchdog)
+#   WATCH_PID=N    stop the registry (and delete WORK_DIR) when process N exits
+#   BUILD_LARGE=1  also push the 200 MB "large" image when it was built
 # Prints lines KEY=VALUE: REGISTRY, PID, CA (TLS only), LOG; also written to WORK_DIR/env.
 # Pushed: test/NAME:latest for each image; test/multi:latest (index); test/shell-zstd:latest
 # (zstd layers); test/apt-docker:latest (Docker schema 2 media types); test/cache-probe:latest. The layer of test/corrupt
@@ -118,6 +119,10 @@ if [ -n "${PUSH:-}" ]; then
 else
     names=$(tr -d '\n ' <"$images/oci/index.json" | grep -o '"org.opencontainers.image.ref.name":"[^"]*"' |
         sed -E 's/.*:"([^"]*)"/\1/' | grep -vE '^(empty|whiteout-base|multi-amd64|multi-arm64)$' || true)
+    # The 200 MB image only when asked for (it may be left over from an earlier large build).
+    if [ "${BUILD_LARGE:-0}" != 1 ]; then
+        names=$(printf '%s\n' $names | grep -vx large || true)
+    fi
 fi
 for name in $names; do
     case $name in
