@@ -109,7 +109,7 @@ impl RegistryClient {
     /// Exact `HOST[:PORT]` match, like the runtimes' insecure-registry lists.
     pub fn is_insecure(&self, registry: &str) -> bool {
         let r = registry.to_ascii_lowercase();
-        self.insecure_registries.iter().any(|i| *i == r)
+        self.insecure_registries.contains(&r)
     }
 
     fn http(&self, registry: &str) -> &reqwest::Client {
