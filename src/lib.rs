@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod commands;
 pub mod domain;
 pub mod error;
+pub mod manifest_edit;
 pub mod manifests;
 pub mod output;
 pub mod registry;

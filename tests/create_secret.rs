@@ -623,3 +623,64 @@ fn usage_errors_exit_2() {
     );
     out.code(2);
 }
+
+#[test]
+fn attach_to_adds_the_secret_without_dropping_entries() {
+    let c = TestCluster::new();
+    c.server.load_yaml(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: builder, namespace: web}\nimagePullSecrets: [{name: old}]\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: front, namespace: web}\nspec:\n  selector: {matchLabels: {app: f}}\n  template:\n    metadata: {labels: {app: f}}\n    spec:\n      imagePullSecrets: [{name: a}]\n      containers: [{name: app, image: reg.example.com/team/app:1}]\n",
+    );
+    let args = [
+        "create-secret",
+        "regcred",
+        "-n",
+        "web",
+        "--docker-server=reg.example.com",
+        "--docker-username=ci",
+        "--password-stdin",
+        "--attach-to=sa/builder",
+        "--attach-to=deployment/front",
+    ];
+    // A client dry run reads the targets but writes nothing.
+    let mut dry: Vec<&str> = args.to_vec();
+    dry.push("--dry-run=client");
+    let out = c.run_stdin(&dry, Some(PASSWORD.as_bytes()));
+    assert!(
+        out.ok().contains(
+            "serviceaccount/builder patched (dry run): imagePullSecrets [old] -> [old, regcred]"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(c.write_count(), 0);
+    let out = c.run_stdin(&args, Some(PASSWORD.as_bytes()));
+    let stdout = out.ok();
+    assert!(stdout.contains("secret/regcred created"), "{stdout}");
+    assert!(
+        stdout.contains("deployment.apps/front patched: imagePullSecrets [a] -> [a, regcred]"),
+        "{stdout}"
+    );
+    let sa = c.server.get("sa", "web", "builder").unwrap();
+    assert_eq!(
+        sa["imagePullSecrets"],
+        json!([{"name": "old"}, {"name": "regcred"}])
+    );
+    let dep = c.server.get("deployment", "web", "front").unwrap();
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["imagePullSecrets"],
+        json!([{"name": "a"}, {"name": "regcred"}])
+    );
+    let out = c.run_stdin(
+        &[
+            "create-secret",
+            "x",
+            "--docker-username=u",
+            "--password-stdin",
+            "--attach-to=widget/x",
+        ],
+        Some(b"p"),
+    );
+    out.code(1);
+    assert!(out.stderr.contains("--attach-to"), "{}", out.stderr);
+}

@@ -75,8 +75,12 @@ pub fn parse_request_timeout(s: &str) -> Result<Option<Duration>> {
 /// Loads the kubeconfig like kubectl: `--kubeconfig`, else `KUBECONFIG` (several paths merged),
 /// else `~/.kube/config`. Returns None when there is none at all.
 fn load_kubeconfig(global: &GlobalOpts) -> Result<Option<Kubeconfig>> {
-    let config_err =
-        |e: kube::config::KubeconfigError| Error::Config(format!("invalid kubeconfig: {e}"));
+    let config_err = |e: kube::config::KubeconfigError| {
+        Error::Config(format!(
+            "invalid kubeconfig: {}",
+            first_line(&e.to_string())
+        ))
+    };
     if let Some(path) = &global.kubeconfig {
         if !path.exists() {
             return Err(Error::Config(format!(
@@ -143,7 +147,12 @@ impl Cluster {
                 };
                 let config = kube::Config::from_custom_kubeconfig(kc, &options)
                     .await
-                    .map_err(|e| Error::Config(format!("invalid kubeconfig: {e}")))?;
+                    .map_err(|e| {
+                        Error::Config(format!(
+                            "invalid kubeconfig: {}",
+                            first_line(&e.to_string())
+                        ))
+                    })?;
                 (config, context_name)
             }
             // In a pod (the CronJob in deploy/), kubectl falls back to the service account.
@@ -380,13 +389,15 @@ impl Cluster {
                 .client
                 .send(req)
                 .await
-                .map_err(|e| connection_message(&e))?;
+                .map_err(|e| self.connection_message(&e))?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let bytes =
-                resp.into_body().collect_bytes().await.map_err(|e| {
-                    format!("reading the response failed: {}", connection_message(&e))
-                })?;
+            let bytes = resp.into_body().collect_bytes().await.map_err(|e| {
+                format!(
+                    "reading the response failed: {}",
+                    self.connection_message(&e)
+                )
+            })?;
             Ok((status, headers, bytes.to_vec()))
         };
         match self.request_timeout {
@@ -394,6 +405,22 @@ impl Cluster {
                 format!("the request to the API server timed out after {t:?} (--request-timeout)")
             })?,
             None => fut.await,
+        }
+    }
+
+    fn connection_message(&self, e: &kube::Error) -> String {
+        // kube's error chain can be long; keep the root cause, which names the address and reason.
+        let mut msg = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            msg = s.to_string();
+            source = s.source();
+        }
+        match self.request_timeout {
+            Some(t) if msg.contains("timed out") => {
+                format!("the request to the API server timed out after {t:?} (--request-timeout)")
+            }
+            _ => format!("cannot reach the API server: {}", first_line(&msg)),
         }
     }
 
@@ -414,6 +441,11 @@ impl Cluster {
     }
 }
 
+/// The first line of a multi-line library message (YAML errors carry a source snippet).
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("").trim_end()
+}
+
 fn retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
@@ -422,17 +454,6 @@ fn retryable_status(status: StatusCode) -> bool {
 fn backoff(attempt: u32) -> Duration {
     let cap = 100u64.saturating_mul(1 << attempt.min(5)).min(3000);
     Duration::from_millis(rand::random_range(cap / 2..=cap))
-}
-
-fn connection_message(e: &kube::Error) -> String {
-    // kube's error chain can be long; keep the root cause, which names the address and reason.
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg = s.to_string();
-        source = s.source();
-    }
-    format!("cannot reach the API server: {msg}")
 }
 
 /// Maps an error response to our error, keeping the server's Status message (which never

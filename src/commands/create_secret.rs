@@ -34,6 +34,8 @@ pub struct CreateSecretOptions {
     pub dry_run: DryRun,
     pub output: Option<ObjectOutput>,
     pub field_manager: String,
+    /// `KIND/NAME` objects whose imagePullSecrets get this secret (the `patch` code path).
+    pub attach_to: Vec<String>,
 }
 
 impl CreateSecretOptions {
@@ -42,8 +44,9 @@ impl CreateSecretOptions {
     pub fn complete(args: &CreateSecretArgs) -> Result<Self> {
         let name = args.name.clone().unwrap_or_default();
         pull_secret::validate_secret_name(&name).map_err(Error::invalid)?;
-        if !args.attach_to.is_empty() {
-            return Err(Error::invalid("--attach-to is not supported yet; run `kubectl image-sec patch KIND/NAME --secret=NAME` after creating the secret"));
+        for target in &args.attach_to {
+            crate::cluster::resources::parse_kind_name(target)
+                .map_err(|e| Error::invalid(format!("--attach-to: {e}")))?;
         }
         let mut credentials = Vec::new();
         let mut file_data = BTreeMap::new();
@@ -98,6 +101,7 @@ impl CreateSecretOptions {
             dry_run: args.dry_run,
             output: args.output,
             field_manager: args.field_manager.clone(),
+            attach_to: args.attach_to.clone(),
         })
     }
 
@@ -153,7 +157,12 @@ pub async fn run(global: &GlobalOpts, args: CreateSecretArgs) -> Result<Outcome>
     if opts.dry_run == DryRun::Client {
         let secret = opts.build_secret(global.namespace.as_deref());
         print_result(&secret, opts.output, "created (dry run)")?;
-        return Ok(Outcome::Success);
+        if opts.attach_to.is_empty() {
+            return Ok(Outcome::Success);
+        }
+        // Attaching needs the targets' current lists, so even a client dry run reads them.
+        let cluster = Cluster::connect(global, None).await?;
+        return attach(&cluster, &opts).await;
     }
     let cluster = Cluster::connect(global, None).await?;
     let namespace = cluster.namespace.clone();
@@ -170,19 +179,45 @@ pub async fn run(global: &GlobalOpts, args: CreateSecretArgs) -> Result<Outcome>
     match cluster.create(&SECRET, &namespace, &secret, &write).await {
         Ok(created) => {
             print_result(&created, opts.output, &format!("created{suffix}"))?;
-            Ok(Outcome::Success)
+            attach(&cluster, &opts).await
         }
         Err(e) if e.api_code() == Some(409) && opts.overwrite => {
             let (updated, summary) = overwrite(&cluster, &namespace, &opts, &write).await?;
             let verb = format!("configured{suffix}: {}", describe_merge(&summary));
             print_result(&updated, opts.output, &verb)?;
-            Ok(Outcome::Success)
+            attach(&cluster, &opts).await
         }
         Err(e) if e.api_code() == Some(409) => Err(e.with_hint(
             "nothing was changed; add --overwrite to add or replace these registries and keep the secret's other entries",
         )),
         Err(e) => Err(e),
     }
+}
+
+/// `--attach-to`: adds the secret to each target's imagePullSecrets with `patch`'s
+/// never-lose-an-entry code path, after the secret itself was written.
+async fn attach(cluster: &Cluster, opts: &CreateSecretOptions) -> Result<Outcome> {
+    if opts.attach_to.is_empty() {
+        return Ok(Outcome::Success);
+    }
+    let secrets = [opts.name.clone()];
+    let patched = super::patch::attach_secrets(
+        cluster,
+        &cluster.namespace,
+        &opts.attach_to,
+        &secrets,
+        false,
+        opts.dry_run,
+    )
+    .await?;
+    if opts.output.is_none() {
+        let lines: String = patched
+            .iter()
+            .map(|p| super::patch::summary_line(p, opts.dry_run) + "\n")
+            .collect();
+        output::write_stdout(&lines)?;
+    }
+    Ok(Outcome::Success)
 }
 
 fn print_result(obj: &Value, format: Option<ObjectOutput>, verb: &str) -> Result<()> {

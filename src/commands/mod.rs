@@ -2,6 +2,7 @@
 //! result to kubectl's exit codes.
 pub mod completion;
 pub mod create_secret;
+pub mod patch;
 
 use std::process::ExitCode;
 
@@ -58,7 +59,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     runtime.block_on(async move {
         match cli.command {
             Command::CreateSecret(args) => create_secret::run(&cli.global, args).await,
-            Command::Patch(_) => Err(Error::other("patch is not available in this build yet")),
+            Command::Patch(args) => patch::run(&cli.global, args).await,
             Command::Audit(_) => Err(Error::other("audit is not available in this build yet")),
             Command::Inspect(_) => Err(Error::other("inspect is not available in this build yet")),
             Command::Completion(_) => unreachable!("handled above"),

@@ -207,6 +207,8 @@ pub fn parse_dockercfg(bytes: &[u8]) -> Result<DockerConfig, DockerConfigError> 
     })
 }
 
+type ConfigParser = fn(&[u8]) -> Result<DockerConfig, DockerConfigError>;
+
 /// Checks a Secret's `type` and `data` (already base64-decoded) the way the kubelet uses it for
 /// `imagePullSecrets`: the type decides the key, the key must hold non-empty, valid JSON.
 pub fn parse_pull_secret(
@@ -214,21 +216,20 @@ pub fn parse_pull_secret(
     data: &BTreeMap<String, Vec<u8>>,
 ) -> Result<DockerConfig, DockerConfigError> {
     use DockerConfigErrorKind as K;
-    let (key, parse): (&str, fn(&[u8]) -> Result<DockerConfig, DockerConfigError>) =
-        match secret_type {
-            Some(DOCKER_CONFIG_JSON_TYPE) => (DOCKER_CONFIG_JSON_KEY, parse_docker_config_json),
-            Some(DOCKERCFG_TYPE) => (DOCKERCFG_KEY, parse_dockercfg),
-            other => {
-                let shown = other.unwrap_or("Opaque");
-                return Err(DockerConfigError::new(
-                    K::WrongSecretType,
-                    format!(
-                        "secret type is {shown:?}; the kubelet only reads pull credentials from \
+    let (key, parse): (&str, ConfigParser) = match secret_type {
+        Some(DOCKER_CONFIG_JSON_TYPE) => (DOCKER_CONFIG_JSON_KEY, parse_docker_config_json),
+        Some(DOCKERCFG_TYPE) => (DOCKERCFG_KEY, parse_dockercfg),
+        other => {
+            let shown = other.unwrap_or("Opaque");
+            return Err(DockerConfigError::new(
+                K::WrongSecretType,
+                format!(
+                    "secret type is {shown:?}; the kubelet only reads pull credentials from \
                          {DOCKER_CONFIG_JSON_TYPE:?} or {DOCKERCFG_TYPE:?}"
-                    ),
-                ));
-            }
-        };
+                ),
+            ));
+        }
+    };
     let Some(bytes) = data.get(key) else {
         let present: Vec<&str> = data.keys().map(String::as_str).collect();
         return Err(DockerConfigError::new(
@@ -450,6 +451,7 @@ pub fn encode_auth(username: &str, password: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
     use DockerConfigErrorKind as K;

@@ -341,7 +341,8 @@ fn glob_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
             let mut skip = 0;
             while skip < name.len() && name[skip] != b'/' {
                 if let Some(after) = match_chunk(chunk, &name[skip + 1..])? {
-                    if !(pattern.is_empty() && !after.is_empty()) {
+                    // As the last chunk, it must also use up the name.
+                    if !pattern.is_empty() || after.is_empty() {
                         name = after;
                         continue 'chunks;
                     }

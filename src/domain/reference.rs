@@ -538,6 +538,7 @@ fn is_digest_algorithm(algorithm: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
     use ReferenceErrorKind as K;

@@ -46,6 +46,7 @@
 mod discovery;
 mod faults;
 pub mod patch;
+mod proto;
 mod rbac;
 pub mod resources;
 pub mod selectors;
@@ -297,14 +298,14 @@ impl FakeApiServer {
         let def = def_of(resource);
         let ns = if def.namespaced { namespace } else { "" };
         let store = self.shared.store.read().unwrap();
-        store.get(def, ns, name).map(|o| o.value.clone())
+        store.get(def, ns, name).map(|o| o.value())
     }
 
     /// All objects of a resource, ordered by (namespace, name).
     pub fn list(&self, resource: &str) -> Vec<Value> {
         let def = def_of(resource);
         let store = self.shared.store.read().unwrap();
-        store.map(def).values().map(|o| o.value.clone()).collect()
+        store.map(def).values().map(|o| o.value()).collect()
     }
 
     /// Objects of a resource in one namespace.
@@ -320,7 +321,7 @@ impl FakeApiServer {
         let def = def_of(resource);
         let ns = if def.namespaced { namespace } else { "" };
         let mut store = self.shared.store.write().unwrap();
-        let o = store.remove(def, ns, name).map(|o| o.value);
+        let o = store.remove(def, ns, name).map(|o| o.value());
         if o.is_some() {
             store.next_rv();
             if def.kind == "Namespace" {
@@ -550,7 +551,7 @@ fn insert_into(store: &mut Store, obj: Value, default_sa: bool) -> Value {
     server::normalize(def, &mut obj);
     // Replacing keeps uid and creationTimestamp unless given.
     if let Some(old) = store.get(def, &ns, &name) {
-        let old = old.value.clone();
+        let old = old.value();
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             for k in ["uid", "creationTimestamp"] {
                 if !m.contains_key(k) {
@@ -582,8 +583,7 @@ pub(crate) fn apply_external_patch(
     let old = store
         .get(def, ns, name)
         .ok_or_else(|| format!("{} \"{name}\" not found", def.qualified()))?
-        .value
-        .clone();
+        .value();
     let mut new = if patch.is_array() {
         patch::json_patch(&old, patch).map_err(|e| format!("{e:?}"))?
     } else {

@@ -56,7 +56,7 @@ fn subject_matches(subject: &Value, user: &UserInfo, binding_ns: &str) -> bool {
     }
 }
 
-fn role_rules<'a>(store: &'a Store, role_ref: &Value, binding_ns: &str) -> Vec<&'a Value> {
+fn role_rules(store: &Store, role_ref: &Value, binding_ns: &str) -> Vec<Value> {
     let kind = role_ref.get("kind").and_then(Value::as_str).unwrap_or("");
     let name = role_ref.get("name").and_then(Value::as_str).unwrap_or("");
     let role = match kind {
@@ -64,9 +64,8 @@ fn role_rules<'a>(store: &'a Store, role_ref: &Value, binding_ns: &str) -> Vec<&
         "ClusterRole" => store.get(lookup("clusterroles").unwrap(), "", name),
         _ => None,
     };
-    role.and_then(|r| r.value.get("rules"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
+    role.and_then(|r| r.value().get("rules").cloned())
+        .and_then(|v| v.as_array().cloned())
         .unwrap_or_default()
 }
 
@@ -89,13 +88,13 @@ pub fn authorize(
     } else {
         format!("{}/{}", def.plural, subresource)
     };
-    let check = |rules: Vec<&Value>| {
+    let check = |rules: Vec<Value>| {
         rules
             .iter()
             .any(|r| rule_allows(r, verb, def, &resource, name))
     };
     for crb in store.map(lookup("clusterrolebindings").unwrap()).values() {
-        let v = &crb.value;
+        let v = &crb.value();
         let subjects = v.get("subjects").and_then(Value::as_array);
         if subjects.is_some_and(|s| s.iter().any(|s| subject_matches(s, user, "")))
             && check(role_rules(store, &v["roleRef"], ""))
@@ -109,7 +108,7 @@ pub fn authorize(
             if ns != namespace {
                 break;
             }
-            let v = &rb.value;
+            let v = &rb.value();
             let subjects = v.get("subjects").and_then(Value::as_array);
             if subjects.is_some_and(|s| s.iter().any(|s| subject_matches(s, user, namespace)))
                 && check(role_rules(store, &v["roleRef"], namespace))

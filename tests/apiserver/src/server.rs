@@ -226,7 +226,15 @@ fn injected_error(code: u16, info: &ReqInfo, user: &str) -> Result<ApiError, Res
     let def = lookup(&info.resource).filter(|_| !info.resource.is_empty());
     Ok(match code {
         401 => status::unauthorized(),
-        403 => status::forbidden(def, &info.name, user, &info.verb, &info.namespace),
+        403 => {
+            // The authorizer never sees a name on create.
+            let name = if info.verb == "create" {
+                ""
+            } else {
+                &info.name
+            };
+            status::forbidden(def, name, user, &info.verb, &info.namespace)
+        }
         404 => match def {
             Some(d) => status::not_found(d, &info.name),
             None => status::page_not_found(),
@@ -452,7 +460,7 @@ fn respond(
         Route::Resource { def, ns, name, .. } => {
             if shared.rbac {
                 let store = shared.store.read().unwrap();
-                if !rbac::authorize(&store, &user, &info.verb, def, sub, ns, &info.name) {
+                if !rbac::authorize(&store, &user, &info.verb, def, sub, ns, name) {
                     return error_response(status::forbidden(
                         Some(def),
                         name,
@@ -470,6 +478,7 @@ fn respond(
                 sub,
                 query,
                 dry_run,
+                content_type,
             };
             if info.verb != "list" && info.verb != "get" && info.verb != "watch" {
                 run_write_hooks(shared, def, ns, name);
@@ -518,6 +527,17 @@ struct Ctx<'a> {
     sub: &'a str,
     query: &'a HashMap<String, String>,
     dry_run: bool,
+    content_type: Option<&'a str>,
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError {
+        code: 415,
+        body: json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+            "message": "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+            "reason":"UnsupportedMediaType","code":415}),
+        retry_after: None,
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -627,7 +647,7 @@ impl Ctx<'_> {
             if !self.ns.is_empty() && k.0 != self.ns {
                 break;
             }
-            if filtering && !(ls.matches(&o.value) && fs.matches(&o.value)) {
+            if filtering && !(ls.matches(&o.sel) && fs.matches(&o.sel)) {
                 continue;
             }
             if limit > 0 && items.len() == limit {
@@ -705,6 +725,10 @@ impl Ctx<'_> {
     }
 
     fn parse_body(&self, body: &[u8]) -> Result<Value, ApiError> {
+        if self.content_type.is_some_and(|c| c.contains("protobuf")) {
+            return crate::proto::decode(body, self.def.kind, &self.def.api_version())
+                .ok_or_else(unsupported_media_type);
+        }
         let v: Value = serde_json::from_slice(body)
             .or_else(|_| serde_saphyr::from_slice::<Value>(body))
             .map_err(|e| {
@@ -807,8 +831,7 @@ impl Ctx<'_> {
         let old = store
             .get(self.def, self.ns, self.name)
             .ok_or_else(|| status::not_found(self.def, self.name))?
-            .value
-            .clone();
+            .value();
         if let Some(rv) = v
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -840,8 +863,7 @@ impl Ctx<'_> {
         let old = store
             .get(self.def, self.ns, self.name)
             .ok_or_else(|| status::not_found(self.def, self.name))?
-            .value
-            .clone();
+            .value();
         let old_rv = old
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -884,8 +906,7 @@ impl Ctx<'_> {
         let old = store
             .get(self.def, self.ns, self.name)
             .ok_or_else(|| status::not_found(self.def, self.name))?
-            .value
-            .clone();
+            .value();
         if self.dry_run {
             return Ok(json_response(200, &old));
         }

@@ -10,13 +10,65 @@ use serde_json::{Map, Value};
 
 use crate::resources::{ResourceDef, RESOURCES};
 
-/// A stored object.
+/// A stored object: its JSON bytes plus a small extract used by selectors. The full
+/// `Value` is parsed on demand (keeping 50k parsed pods would cost gigabytes).
 #[derive(Debug, Clone)]
 pub struct Obj {
-    /// Full object including `kind` and `apiVersion`.
-    pub value: Value,
     /// JSON of the object without `kind`/`apiVersion` (list item form).
     pub item_bytes: Bytes,
+    /// `metadata.{name,namespace,labels}` and the selectable fields, for label/field selectors.
+    pub sel: Value,
+    def: &'static ResourceDef,
+}
+
+/// Fields that field selectors may use (besides metadata.name/namespace).
+const SELECTABLE: &[&str] = &[
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+    "status.replicas",
+    "status.successful",
+    "involvedObject",
+    "reason",
+    "type",
+    "source",
+    "reportingComponent",
+    "reportingController",
+];
+
+fn selectable(v: &Value) -> Value {
+    let mut out = serde_json::json!({"metadata": {}});
+    for k in ["name", "namespace", "labels"] {
+        if let Some(x) = v.get("metadata").and_then(|m| m.get(k)) {
+            out["metadata"][k] = x.clone();
+        }
+    }
+    for path in SELECTABLE {
+        let mut cur = Some(v);
+        for part in path.split('.') {
+            cur = cur.and_then(|c| c.get(part));
+        }
+        if let Some(x) = cur {
+            let mut parts = path.split('.').peekable();
+            let mut dst = &mut out;
+            while let Some(p) = parts.next() {
+                if parts.peek().is_none() {
+                    dst[p] = x.clone();
+                } else {
+                    if dst.get(p).is_none() {
+                        dst[p] = serde_json::json!({});
+                    }
+                    dst = &mut dst[p];
+                }
+            }
+        }
+    }
+    out
 }
 
 struct SkipTypeMeta<'a>(&'a Map<String, Value>);
@@ -34,15 +86,31 @@ impl Serialize for SkipTypeMeta<'_> {
 }
 
 impl Obj {
-    pub fn new(value: Value) -> Obj {
-        let item_bytes = match &value {
+    pub fn new(def: &'static ResourceDef, value: &Value) -> Obj {
+        let item_bytes = match value {
             Value::Object(m) => serde_json::to_vec(&SkipTypeMeta(m)).unwrap(),
             other => serde_json::to_vec(other).unwrap(),
         };
         Obj {
-            value,
             item_bytes: Bytes::from(item_bytes),
+            sel: selectable(value),
+            def,
         }
+    }
+
+    /// Build from pre-serialized item bytes (no kind/apiVersion) and a selector extract
+    /// (same shape as [`Obj::new`] computes).
+    pub fn from_parts(def: &'static ResourceDef, item_bytes: Bytes, sel: Value) -> Obj {
+        Obj {
+            item_bytes,
+            sel,
+            def,
+        }
+    }
+
+    /// The full object (with `kind` and `apiVersion`), parsed from the stored bytes.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.full_bytes(self.def)).expect("stored JSON")
     }
 
     /// Full JSON (with kind/apiVersion first), built from the cached item bytes.
@@ -108,7 +176,7 @@ impl Store {
     }
 
     /// Store a finished object (metadata already filled in).
-    pub fn put(&mut self, def: &ResourceDef, value: Value) {
+    pub fn put(&mut self, def: &'static ResourceDef, value: Value) {
         let ns = value
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -119,7 +187,12 @@ impl Store {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        self.map_mut(def).insert((ns, name), Obj::new(value));
+        self.map_mut(def).insert((ns, name), Obj::new(def, &value));
+    }
+
+    pub fn put_obj(&mut self, def: &'static ResourceDef, ns: &str, name: &str, obj: Obj) {
+        self.map_mut(def)
+            .insert((ns.to_string(), name.to_string()), obj);
     }
 
     pub fn remove(&mut self, def: &ResourceDef, ns: &str, name: &str) -> Option<Obj> {
@@ -166,6 +239,21 @@ pub fn format_rfc3339(secs: i64) -> String {
         (rem % 3600) / 60,
         rem % 60
     )
+}
+
+/// Parse `YYYY-MM-DDTHH:MM:SS...Z` into Unix seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    // days_from_civil (Howard Hinnant)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some(days * 86400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// A random RFC 4122 v4 UUID string.
@@ -242,6 +330,7 @@ pub fn prepare_new(def: &ResourceDef, v: Value, ns: &str, rv: u64) -> Value {
     out.insert(
         "uid".into(),
         m.get("uid")
+            .filter(|u| u.as_str().is_some_and(|s| !s.is_empty()))
             .cloned()
             .unwrap_or_else(|| Value::String(new_uid())),
     );
@@ -287,14 +376,16 @@ mod tests {
     fn timestamps() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
     }
 
     #[test]
     fn full_bytes() {
         let def = crate::resources::lookup("pods").unwrap();
-        let o = Obj::new(
-            serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "a"}}),
-        );
+        let v = serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "a"}});
+        let o = Obj::new(def, &v);
+        assert_eq!(o.value(), v);
         assert_eq!(&o.item_bytes[..], br#"{"metadata":{"name":"a"}}"#);
         assert_eq!(
             o.full_bytes(def),

@@ -25,12 +25,14 @@ fn hash(seed: usize, len: usize) -> String {
         .collect()
 }
 
+/// Store a new object; returns its uid.
 fn put(store: &mut Store, kind: &str, ns: &str, v: Value) -> Value {
     let def = lookup(kind).unwrap();
     let rv = store.next_rv();
     let out = store::prepare_new(def, v, ns, rv);
-    store.put(def, out.clone());
-    out
+    let uid = out["metadata"]["uid"].clone();
+    store.put(def, out);
+    uid
 }
 
 const IMAGES: &[&str] = &[
@@ -42,11 +44,33 @@ const IMAGES: &[&str] = &[
     "busybox",
 ];
 
+/// Pod JSON (list-item form) with `@@X@@` placeholders, serialized once.
+fn pod_template(now: &str) -> String {
+    let def = lookup("pods").unwrap();
+    let v = pod(
+        "@@NAME@@",
+        "@@APP@@",
+        "@@HASH@@",
+        "@@RS@@",
+        &Value::from("@@RSUID@@"),
+        "@@IMAGE@@",
+        "@@IP@@",
+        "@@NODE@@",
+        now,
+    );
+    let mut v = store::prepare_new(def, v, "@@NS@@", 0);
+    v["metadata"]["uid"] = "@@UID@@".into();
+    v["metadata"]["resourceVersion"] = "@@RV@@".into();
+    String::from_utf8(store::Obj::new(def, &v).item_bytes.to_vec()).unwrap()
+}
+
 /// Add `n` pods (and their owners, namespaces, service accounts and secrets) to the store.
 pub fn populate(store: &mut Store, n: usize) {
     let namespaces = n.div_ceil(PODS_PER_NAMESPACE).max(1);
     let mut made = 0usize;
     let now = store::now_rfc3339();
+    let pod_tpl = pod_template(&now);
+    let pod_def = lookup("pods").unwrap();
     for nsi in 0..namespaces {
         let ns = format!("ns-{nsi:04}");
         put(
@@ -121,7 +145,7 @@ pub fn populate(store: &mut Store, n: usize) {
                 json!({
                     "metadata": {"name": rs_name, "labels": {"app": app, "pod-template-hash": phash},
                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": app,
-                            "uid": dep["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}]},
+                            "uid": dep, "controller": true, "blockOwnerDeletion": true}]},
                     "spec": {"replicas": PODS_PER_DEPLOYMENT, "selector": {"matchLabels": {"app": app, "pod-template-hash": phash}}, "template": rs_template},
                     "status": {"replicas": PODS_PER_DEPLOYMENT}
                 }),
@@ -130,21 +154,30 @@ pub fn populate(store: &mut Store, n: usize) {
                 let pod_name = format!("{rs_name}-{}", hash(made, 5));
                 let ip = format!("10.{}.{}.{}", nsi % 250, di % 250, pi + 2);
                 let node = format!("node-{}", made % 50);
-                put(
-                    store,
-                    "pods",
+                let rv = store.next_rv();
+                let uid = store::new_uid();
+                let json = pod_tpl
+                    .replace("@@NAME@@", &pod_name)
+                    .replace("@@NS@@", &ns)
+                    .replace("@@APP@@", &app)
+                    .replace("@@HASH@@", &phash)
+                    .replace("@@RSUID@@", rs.as_str().unwrap_or(""))
+                    .replace("@@RS@@", &rs_name)
+                    .replace("@@IMAGE@@", image)
+                    .replace("@@IP@@", &ip)
+                    .replace("@@NODE@@", &node)
+                    .replace("@@UID@@", &uid)
+                    .replace("@@RV@@", &rv.to_string());
+                let sel = json!({
+                    "metadata": {"name": pod_name, "namespace": ns, "labels": {"app": app, "tier": "backend", "pod-template-hash": phash}},
+                    "spec": {"nodeName": node, "serviceAccountName": "app", "restartPolicy": "Always", "schedulerName": "default-scheduler"},
+                    "status": {"phase": "Running", "podIP": ip}
+                });
+                store.put_obj(
+                    pod_def,
                     &ns,
-                    pod(
-                        &pod_name,
-                        &app,
-                        &phash,
-                        &rs_name,
-                        &rs["metadata"]["uid"],
-                        image,
-                        &ip,
-                        &node,
-                        &now,
-                    ),
+                    &pod_name,
+                    store::Obj::from_parts(pod_def, json.into(), sel),
                 );
                 made += 1;
             }
@@ -230,4 +263,21 @@ fn pod(
             "qosClass": "Burstable"
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn synthesized_pods_match_their_extract() {
+        let mut store = super::Store::default();
+        super::populate(&mut store, 12);
+        let def = super::lookup("pods").unwrap();
+        assert_eq!(store.map(def).len(), 12);
+        for o in store.map(def).values() {
+            let v = o.value();
+            assert_eq!(super::store::Obj::new(def, &v).sel, o.sel);
+            assert_eq!(v["kind"], "Pod");
+            assert!(v["metadata"]["uid"].as_str().unwrap().len() == 36);
+        }
+    }
 }

@@ -40,8 +40,29 @@ fn pod_cells(o: &Value) -> Vec<Value> {
         format!("{ready}/{total}").into(),
         waiting.unwrap_or(phase).into(),
         restarts.into(),
-        o["metadata"]["creationTimestamp"].clone(),
+        age(o).into(),
     ]
+}
+
+/// Human age like the server's printers: `45s`, `12m`, `5h`, `3d`.
+fn age(o: &Value) -> String {
+    let Some(created) = o["metadata"]["creationTimestamp"]
+        .as_str()
+        .and_then(crate::store::parse_rfc3339)
+    else {
+        return "<unknown>".into();
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let s = (now - created).max(0);
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
 }
 
 /// Build a Table for the given objects.
@@ -64,7 +85,7 @@ pub fn table(def: &ResourceDef, items: &[&Obj], list_meta: Value) -> Value {
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
-            let v = &o.value;
+            let v = &o.value();
             let cells = if pods {
                 pod_cells(v)
             } else {
