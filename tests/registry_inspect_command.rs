@@ -179,3 +179,33 @@ fn inspect_errors_are_one_clear_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: invalid image reference"));
 }
+
+#[test]
+fn verify_registry_credentials_for_create_secret() {
+    use kubectl_image_sec::cli::RegistryOpts;
+    use kubectl_image_sec::commands::inspect::verify_registry_credentials;
+    use kubectl_image_sec::domain::pull_secret::RegistryCredential;
+    let f = registry();
+    let opts = RegistryOpts {
+        insecure_registry: vec![f.registry.clone()],
+        registry_ca: None,
+        platform: "linux/amd64".into(),
+    };
+    let cred = |pass: &str| RegistryCredential {
+        server: format!("http://{}/v1/", f.registry),
+        username: USER.into(),
+        password: pass.into(),
+        email: String::new(),
+    };
+    let rt = registry_fixture::runtime();
+    rt.block_on(verify_registry_credentials(&[cred(PASSWORD)], &opts))
+        .expect("valid");
+    let err = rt
+        .block_on(verify_registry_credentials(&[cred("bad-pass-xyz")], &opts))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("401") && err.contains(&f.registry) && !err.contains("bad-pass-xyz"),
+        "{err}"
+    );
+}

@@ -394,6 +394,60 @@ pub fn registry_error(e: RegistryError) -> Error {
     }
 }
 
+/// The registry host a docker config `auths` key / `--docker-server` names:
+/// `https://index.docker.io/v1/` → `docker.io`, `https://r.example:5000/x` → `r.example:5000`.
+pub fn registry_host_from_server(server: &str) -> String {
+    let s = server.trim();
+    let s = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
+    let host = s.split('/').next().unwrap_or("").to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".into(),
+        _ => host,
+    }
+}
+
+/// `create-secret --verify`: check each credential against its registry's `/v2/` (Basic, or
+/// Bearer through the token endpoint). The first refusal is returned, naming the registry and
+/// the HTTP status. The lead's `verify_credentials` in create_secret.rs can be just
+/// `inspect::verify_registry_credentials(&opts.credentials, &args.registry_opts).await`.
+pub async fn verify_registry_credentials(
+    credentials: &[crate::domain::pull_secret::RegistryCredential],
+    opts: &RegistryOpts,
+) -> Result<()> {
+    let client = RegistryClient::new(&RegistryOptions {
+        insecure_registries: opts.insecure_registry.clone(),
+        ca_file: opts.registry_ca.clone(),
+        connect_timeout: None,
+    })
+    .map_err(|e| Error::invalid(e.to_string()))?;
+    for c in credentials {
+        let host = registry_host_from_server(&c.server);
+        if host.is_empty() {
+            return Err(Error::invalid(format!(
+                "--verify: cannot tell the registry from server {:?}",
+                c.server
+            )));
+        }
+        client
+            .verify_credentials(
+                &host,
+                &Credentials::basic(c.username.clone(), c.password.clone()),
+            )
+            .await
+            .map_err(|e| match e {
+                RegistryError::Unauthorized { .. } => Error::invalid(format!(
+                    "--verify: the registry refused the credentials for {:?}: {e}",
+                    c.server
+                )),
+                other => registry_error(other),
+            })?;
+    }
+    Ok(())
+}
+
 /// `--docker-config` path, else `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
 /// Only an explicitly named file must exist.
 fn docker_config_path(explicit: Option<&PathBuf>) -> Option<(PathBuf, bool)> {
@@ -564,6 +618,23 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("10 days ago"), "{table}");
+    }
+
+    #[test]
+    fn server_to_registry_host() {
+        assert_eq!(
+            registry_host_from_server("https://index.docker.io/v1/"),
+            "docker.io"
+        );
+        assert_eq!(
+            registry_host_from_server("Registry.Example:5000"),
+            "registry.example:5000"
+        );
+        assert_eq!(
+            registry_host_from_server("http://127.0.0.1:5000/v2/"),
+            "127.0.0.1:5000"
+        );
+        assert_eq!(registry_host_from_server("docker.io"), "docker.io");
     }
 
     #[test]
