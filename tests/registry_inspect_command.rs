@@ -209,3 +209,36 @@ fn verify_registry_credentials_for_create_secret() {
         "{err}"
     );
 }
+
+#[test]
+fn deep_inspection_of_distinct_images_keeps_errors() {
+    use kubectl_image_sec::commands::inspect::{inspect_images, DEFAULT_CONCURRENCY};
+    use kubectl_image_sec::domain::docker_config::parse_docker_config_json;
+    use kubectl_image_sec::domain::keyring::Keyring;
+    use kubectl_image_sec::domain::reference::ImageReference;
+    let f = registry();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let cfg = format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, f.registry);
+    let mut keyring = Keyring::new();
+    keyring.add(
+        "pull-secret",
+        &parse_docker_config_json(cfg.as_bytes()).unwrap(),
+    );
+    let refs: Vec<ImageReference> = ["shell", "curl", "shell", "does-not-exist"]
+        .iter()
+        .map(|n| ImageReference::parse(&format!("{}/test/{n}:latest", f.registry)).unwrap())
+        .collect();
+    let insp = f.inspector(None, "linux/amd64");
+    let out = registry_fixture::runtime().block_on(inspect_images(
+        &insp,
+        &refs,
+        &keyring,
+        DEFAULT_CONCURRENCY,
+    ));
+    assert_eq!(out.len(), 3, "duplicates inspected once");
+    assert_eq!(out[0].0.repository, "test/shell");
+    assert_eq!(out[0].1.as_ref().unwrap().findings.len(), 3);
+    assert_eq!(out[1].1.as_ref().unwrap().findings[0].path, "/usr/bin/curl");
+    let err = out[2].1.as_ref().unwrap_err();
+    assert_eq!(err.cause(), "not-found", "{err}");
+}

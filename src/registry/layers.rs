@@ -23,6 +23,10 @@ pub struct LayerSummary {
 
 pub const SUMMARY_VERSION: u32 = 1;
 
+/// Entries kept per layer. Real layers hold up to a few hundred thousand files; past this a
+/// layer is refused rather than letting a hostile image grow the listing without bound.
+pub const MAX_ENTRIES_PER_LAYER: usize = 2_000_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
@@ -131,6 +135,11 @@ fn walk_tar<R: Read>(r: R) -> io::Result<(Vec<FsEntry>, String, u64, R)> {
     let mut entries = Vec::new();
     for entry in archive.entries()? {
         let entry = entry?;
+        if entries.len() >= MAX_ENTRIES_PER_LAYER {
+            return Err(io::Error::other(format!(
+                "more than {MAX_ENTRIES_PER_LAYER} entries in one layer"
+            )));
+        }
         let h = entry.header();
         let kind = match h.entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
