@@ -27,7 +27,9 @@ need() {
         fi
     fi
 }
-need umoci:umoci sha256sum:coreutils flock:util-linux
+# Everything start-registry.sh needs too, so a fresh CI machine runs apt-get update once.
+need umoci:umoci sha256sum:coreutils flock:util-linux docker-registry:docker-registry \
+    skopeo:skopeo htpasswd:apache2-utils openssl:openssl python3:python3
 
 mkdir -p "$out"
 exec 9>"$out/.lock"
