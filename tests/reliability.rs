@@ -311,7 +311,11 @@ fn racing_writers_on_one_service_account_lose_no_entry() {
             // again as a user would. It must never report success while losing an entry.
             let ok = (0..5).any(|_| {
                 let out = c.run(&["patch", "sa/builder", "-n", "web", &secret]);
-                assert!(out.code == 0 || out.stderr.contains("kept changing"), "round {i}: {}", out.stderr);
+                assert!(
+                    out.code == 0 || out.stderr.contains("kept changing"),
+                    "round {i}: {}",
+                    out.stderr
+                );
                 out.code == 0
             });
             assert!(ok, "round {i} never succeeded");
@@ -319,18 +323,37 @@ fn racing_writers_on_one_service_account_lose_no_entry() {
         done.store(true, Ordering::SeqCst);
     });
     let theirs = theirs.load(Ordering::SeqCst);
-    assert!(theirs > ROUNDS, "the other writer ran throughout ({theirs} writes)");
+    assert!(
+        theirs > ROUNDS,
+        "the other writer ran throughout ({theirs} writes)"
+    );
     let sa = c.server.get("sa", "web", "builder").unwrap();
-    let names: Vec<&str> = sa["imagePullSecrets"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = sa["imagePullSecrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names.len(), 1 + ROUNDS + theirs, "{names:?}");
     assert_eq!(names[0], "base");
     for i in 0..ROUNDS {
-        assert!(names.contains(&format!("ours-{i}").as_str()), "ours-{i} lost: {names:?}");
+        assert!(
+            names.contains(&format!("ours-{i}").as_str()),
+            "ours-{i} lost: {names:?}"
+        );
     }
     for i in 0..theirs {
-        assert!(names.contains(&format!("theirs-{i}").as_str()), "theirs-{i} lost: {names:?}");
+        assert!(
+            names.contains(&format!("theirs-{i}").as_str()),
+            "theirs-{i} lost: {names:?}"
+        );
     }
     // The race was real: some of our writes hit a changed object and were retried.
-    let conflicts = c.server.requests().iter().filter(|r| r.method == "PATCH" && r.status >= 400).count();
+    let conflicts = c
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.status >= 400)
+        .count();
     eprintln!("{conflicts} of our patches met a concurrent change and were retried");
 }

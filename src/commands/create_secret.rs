@@ -330,10 +330,9 @@ fn merge_into(secret: &mut Value, opts: &CreateSecretOptions) -> Result<MergeSum
     Ok(summary)
 }
 
-async fn verify_credentials(_opts: &CreateSecretOptions, _args: &CreateSecretArgs) -> Result<()> {
-    Err(Error::invalid(
-        "--verify is not available in this build yet",
-    ))
+/// `--verify`: log in to each registry's `/v2/` endpoint before anything is written.
+async fn verify_credentials(opts: &CreateSecretOptions, args: &CreateSecretArgs) -> Result<()> {
+    super::inspect::verify_registry_credentials(&opts.credentials, &args.registry_opts).await
 }
 
 /// The password from exactly one of `--docker-password`, `--password-stdin`, `--password-file`.

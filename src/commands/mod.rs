@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod completion;
 pub mod create_secret;
+pub mod inspect;
 pub mod patch;
 
 use std::process::ExitCode;
@@ -62,7 +63,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::CreateSecret(args) => create_secret::run(&cli.global, args).await,
             Command::Patch(args) => patch::run(&cli.global, args).await,
             Command::Audit(args) => audit::run(&cli.global, args).await,
-            Command::Inspect(_) => Err(Error::other("inspect is not available in this build yet")),
+            Command::Inspect(args) => inspect::run(&cli.global, args).await,
             Command::Completion(_) => unreachable!("handled above"),
         }
     })
