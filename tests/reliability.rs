@@ -298,13 +298,22 @@ fn racing_writers_on_one_service_account_lose_no_entry() {
         // Another client keeps appending its own secrets with atomic server-side JSON patches
         // for as long as this tool is adding ours, one command at a time.
         s.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
+            // Bounded, so a slow machine cannot grow the list without limit.
+            while !done.load(Ordering::SeqCst) && theirs.load(Ordering::SeqCst) < 150 {
                 let i = theirs.fetch_add(1, Ordering::SeqCst);
                 let add = json!([{"op": "add", "path": "/imagePullSecrets/-", "value": {"name": format!("theirs-{i}")}}]);
                 c.server.patch("sa", "web", "builder", add).unwrap();
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(4));
             }
         });
+        // Stops the other writer even if an assertion below fails, so a failure cannot hang.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _stop = StopOnDrop(&done);
         for i in 0..ROUNDS {
             let secret = format!("--secret=ours-{i}");
             // Under a relentless writer a command may give up (exit 1, nothing written); run
@@ -320,7 +329,6 @@ fn racing_writers_on_one_service_account_lose_no_entry() {
             });
             assert!(ok, "round {i} never succeeded");
         }
-        done.store(true, Ordering::SeqCst);
     });
     let theirs = theirs.load(Ordering::SeqCst);
     assert!(
