@@ -365,3 +365,44 @@ fn racing_writers_on_one_service_account_lose_no_entry() {
         .count();
     eprintln!("{conflicts} of our patches met a concurrent change and were retried");
 }
+
+#[test]
+fn exec_credential_plugins_supply_the_token() {
+    let c = TestCluster::with(Options::default().tls(true));
+    c.server
+        .insert(json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}}));
+    let plugin = c.file(
+        "cred-plugin.sh",
+        format!(
+            "#!/bin/sh\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{}\"}}}}'\n",
+            c.server.token()
+        )
+        .as_bytes(),
+    );
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The cluster part of the generated kubeconfig, with an exec user instead of a token.
+    let base = c.server.kubeconfig_yaml();
+    let cluster_part = base.split("users:").next().unwrap();
+    let kc = c.file(
+        "exec-kubeconfig",
+        format!(
+            "{cluster_part}users:\n- name: fake\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n",
+            plugin.display()
+        )
+        .as_bytes(),
+    );
+    let kc = kc.display().to_string();
+    let out = run_with(
+        &[
+            "create-secret",
+            "x",
+            "--docker-username=u",
+            "--docker-password=p",
+        ],
+        None,
+        c.home(),
+        &[("KUBECONFIG", &kc)],
+    );
+    assert_eq!(out.ok(), "secret/x created\n");
+    assert!(!out.all().contains(c.server.token()));
+}
