@@ -671,3 +671,74 @@ fn a_panic_prints_one_line_without_its_payload() {
     }
     assert_clean("panic", &out, false);
 }
+
+/// Exec credential plugins: the token they print, and their command line, never reach the
+/// output, also when the plugin fails or prints something that is not an ExecCredential.
+#[test]
+fn exec_credential_plugins_never_leak_their_output() {
+    let c = cluster();
+    let good = format!(
+        "printf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{TOK}\"}}}}'"
+    );
+    let cases = [
+        ("good", good.clone(), 3),
+        ("not-json", format!("echo {TOK}"), 1),
+        ("not-json-twice", format!("echo token: {TOK}\necho {PW}"), 1),
+        (
+            "truncated",
+            format!("printf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{TOK}\"'"),
+            1,
+        ),
+        (
+            "token-not-a-string",
+            format!("printf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":[\"{TOK}\"]}}}}'"),
+            1,
+        ),
+        ("fails-after-printing", format!("{good}\nexit 3"), 1),
+    ];
+    let base = c.server.kubeconfig_yaml();
+    let cluster_part = base.split("users:").next().unwrap();
+    for (name, script, code) in cases {
+        let plugin = c.file(
+            &format!("plugins/{name}.sh"),
+            format!("#!/bin/sh\n{script}\n").as_bytes(),
+        );
+        std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        // The plugin's arguments may hold a credential too (kubectl never prints them).
+        let kc = c.file(
+            &format!("plugins/{name}.kubeconfig"),
+            format!(
+                "{cluster_part}users:\n- name: fake\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      args: [\"--password={PW}\"]\n      interactiveMode: Never\n",
+                plugin.display()
+            )
+            .as_bytes(),
+        );
+        for verbose in [false, true] {
+            let mut args = vec!["audit", "-n", "web"];
+            if verbose {
+                args.push("-v=9");
+            }
+            let out = run_with(
+                &args,
+                None,
+                c.home(),
+                &[("KUBECONFIG", &kc.display().to_string())],
+            );
+            assert_eq!(out.code, code, "{name}: {}\n{}", out.stdout, out.stderr);
+            assert_clean(&format!("exec plugin {name}"), &out, verbose);
+            if code == 1 {
+                assert!(
+                    out.stderr.starts_with("error: ") && out.stderr.lines().count() == 1,
+                    "{name}: {}",
+                    out.stderr
+                );
+                assert!(
+                    out.stderr.contains("exec credential plugin"),
+                    "{}",
+                    out.stderr
+                );
+            }
+        }
+    }
+}
