@@ -540,9 +540,30 @@ fn audit_live_and_manifests_in_every_format() {
             );
         }
     }
+    // --token on the command line, accepted (no kubeconfig at all).
+    let tok = format!("--token={TOK}");
+    for o in ["-o=json", "-o=table"] {
+        let out = run_with(
+            &[
+                "audit",
+                "-n",
+                "web",
+                "-v=9",
+                o,
+                &tok,
+                "--server",
+                c.server.url(),
+            ],
+            None,
+            c.home(),
+            &[],
+        );
+        out.code(3);
+        assert!(out.stderr.contains("round_trippers"), "{}", out.stderr);
+        assert_clean("audit --token", &out, true);
+    }
     // --token on the command line with a server that rejects it.
     let other = TestCluster::with(Options::default().token("someone-else"));
-    let tok = format!("--token={TOK}");
     let out = run_with(
         &["audit", "-A", "-v=9", &tok, "--server", other.server.url()],
         None,
