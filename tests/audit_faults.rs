@@ -430,7 +430,7 @@ fn invalid_image_references_are_critical_findings() {
     }
     let out = c.run(&["audit", "-f", &f, "-o", "json"]);
     let r = report(&out);
-    for i in 0..images.len() {
+    for (i, image) in images.iter().enumerate() {
         let pod = format!("p{i}");
         assert!(
             r["findings"]
@@ -440,8 +440,7 @@ fn invalid_image_references_are_critical_findings() {
                 .any(|f| f["name"] == pod.as_str()
                     && f["rule"] == "invalid-reference"
                     && f["severity"] == "critical"),
-            "{:?}: {}",
-            images[i],
+            "{image:?}: {}",
             out.stdout
         );
     }
