@@ -253,7 +253,19 @@ fn deep_registry_errors_make_the_report_incomplete() {
         errors[&image("corrupt")].contains("unauthorized"),
         "{errors:?}"
     );
-    assert!(errors[&missing].contains("not-found"), "{errors:?}");
+    assert!(
+        errors[&image("corrupt")]
+            .ends_with("(credentials tried: pull secret \"wrong\", anonymous)"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[&image("multi")].ends_with("(credentials tried: anonymous)"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[&missing].starts_with("--deep: not-found: manifest"),
+        "{errors:?}"
+    );
     assert!(deep_rules(&r).is_empty(), "{}", out.stdout);
     assert!(r["findings"]
         .as_array()
@@ -460,4 +472,50 @@ spec:
         "{f}"
     );
     assert!(!out.all().contains(PASSWORD));
+}
+
+#[test]
+fn deep_honours_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    std::fs::write(&cfg, docker_config_json(USER, PASSWORD)).unwrap();
+    let file = dir.path().join("pod.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: multi, namespace: shop}}\nspec:\n  containers: [{{name: app, image: \"{}\"}}]\n",
+            image("multi")
+        ),
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    let network_tool = |platform: &str| -> String {
+        let out = run_with(
+            &[
+                "audit",
+                "--deep",
+                "-f",
+                file.to_str().unwrap(),
+                "--insecure-registry",
+                &registry().registry,
+                "--docker-config",
+                cfg.to_str().unwrap(),
+                "--platform",
+                platform,
+                "-o",
+                "json",
+            ],
+            None,
+            dir.path(),
+            &[("KUBECTL_IMAGE_SEC_CACHE_DIR", cache.to_str().unwrap())],
+        );
+        let r = report(&out);
+        assert_eq!(r["complete"], true, "{}", out.stdout);
+        finding(&r, "multi", "contains-network-tool")["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(network_tool("linux/amd64").contains("/usr/bin/curl"));
+    assert!(network_tool("linux/arm64").contains("/usr/bin/wget"));
 }

@@ -80,7 +80,7 @@ pub fn keyring(secrets: &[PullSecretUse<'_>]) -> Keyring {
     let mut k = Keyring::new();
     for s in secrets {
         if let SecretState::Usable(cfg) = &s.state {
-            k.add(&s.name, cfg);
+            k.add(&format!("pull secret {:?}", s.name), cfg);
         }
     }
     k
@@ -113,11 +113,13 @@ fn docker_config_keyring(explicit: Option<&PathBuf>) -> Result<Keyring> {
     Ok(keyring)
 }
 
-fn push_matches(out: &mut Vec<Credentials>, r: &ImageReference, keyring: &Keyring) {
+/// Adds the credentials of `keyring` matching `r` (with where they come from: a secret name or
+/// the docker config path, never the secret itself), skipping ones already there.
+fn push_matches(out: &mut Vec<(String, Credentials)>, r: &ImageReference, keyring: &Keyring) {
     for m in keyring.lookup(r) {
         let c = credentials_from_entry(m.entry);
-        if !c.is_anonymous() && !out.contains(&c) {
-            out.push(c);
+        if !c.is_anonymous() && !out.iter().any(|(_, x)| *x == c) {
+            out.push((m.source.to_string(), c));
         }
     }
 }
@@ -125,7 +127,8 @@ fn push_matches(out: &mut Vec<Credentials>, r: &ImageReference, keyring: &Keyrin
 /// One distinct image to read, with everything needed to report about it.
 struct Planned {
     reference: ImageReference,
-    credentials: Vec<Credentials>,
+    /// In the order tried: `(source, credentials)`.
+    credentials: Vec<(String, Credentials)>,
     /// `(context, namespace)` of the workloads using it, for the error entry.
     users: BTreeSet<(String, String)>,
 }
@@ -162,7 +165,8 @@ pub async fn scan(
     }
     for p in plan.values_mut() {
         push_matches(&mut p.credentials, &p.reference.clone(), &docker);
-        p.credentials.push(Credentials::Anonymous);
+        p.credentials
+            .push(("anonymous".to_string(), Credentials::Anonymous));
     }
     let inspector = &inspector;
     let results: Vec<(String, std::result::Result<ImageFacts, RegistryError>)> =
@@ -216,7 +220,7 @@ async fn inspect(
 ) -> std::result::Result<ImageInspection, RegistryError> {
     let r = &p.reference;
     let mut last = None;
-    for credentials in &p.credentials {
+    for (_, credentials) in &p.credentials {
         let req = ImageRequest {
             image: r.normalized(),
             registry: r.registry.clone(),
@@ -235,11 +239,18 @@ async fn inspect(
 fn image_error(key: &str, p: &Planned, e: &RegistryError) -> ReportError {
     let cause = e.cause();
     let text = e.to_string();
-    let detail = if text.starts_with(cause) {
+    let spelled = cause.replace('-', " ");
+    let mut detail = if text.starts_with(cause) {
         text
+    } else if let Some(rest) = text.strip_prefix(&format!("{spelled}: ")) {
+        format!("{cause}: {rest}")
     } else {
         format!("{cause}: {text}")
     };
+    if matches!(e, RegistryError::Unauthorized { .. }) {
+        let tried: Vec<&str> = p.credentials.iter().map(|(s, _)| s.as_str()).collect();
+        detail.push_str(&format!(" (credentials tried: {})", tried.join(", ")));
+    }
     let one = |f: fn(&(String, String)) -> &String| -> String {
         let set: BTreeSet<&String> = p.users.iter().map(f).collect();
         if set.len() == 1 {
@@ -251,7 +262,7 @@ fn image_error(key: &str, p: &Planned, e: &RegistryError) -> ReportError {
     ReportError {
         resource: key.to_string(),
         namespace: one(|u| &u.1),
-        message: format!("--deep: cannot read the image from its registry: {detail}"),
+        message: format!("--deep: {detail}"),
         context: one(|u| &u.0),
     }
 }
