@@ -765,3 +765,64 @@ fn exec_credential_plugins_never_leak_their_output() {
         }
     }
 }
+
+/// `audit --deep` reads images with the workloads' pull secrets: an unreachable registry, live
+/// and from manifests, at -v=9, in every format, leaks none of them. Only loopback images, so
+/// nothing leaves the machine.
+#[test]
+fn audit_deep_with_credentials_for_an_unreachable_registry() {
+    let c = TestCluster::with(Options::default().token(TOK));
+    let loop_cfg = dockerconfig("127.0.0.1:9").to_string();
+    let mut docs = vec![
+        secret(
+            "loopcred",
+            "deep",
+            "kubernetes.io/dockerconfigjson",
+            ".dockerconfigjson",
+            &loop_cfg,
+        ),
+        secret(
+            "bad-json",
+            "deep",
+            "kubernetes.io/dockerconfigjson",
+            ".dockerconfigjson",
+            &format!("{{\"auths\": {{\"127.0.0.1:9\": {{\"password\": \"{PW}\""),
+        ),
+    ];
+    for (name, image, s) in [
+        ("deep", "127.0.0.1:9/team/app:1", "loopcred"),
+        ("deep-bad", "127.0.0.1:9/team/app:2", "bad-json"),
+    ] {
+        let mut p = pod(name, image, &[s]);
+        p["metadata"]["namespace"] = "deep".into();
+        docs.push(p);
+    }
+    let mut text = String::new();
+    for d in &docs {
+        c.server.insert(d.clone());
+        text.push_str(&format!("---\n{d}\n"));
+    }
+    let file = c.file("deep.yaml", text.as_bytes()).display().to_string();
+    let cfg = c.file("docker/config.json", loop_cfg.as_bytes());
+    let cfg = format!("--docker-config={}", cfg.display());
+    for o in ["table", "wide", "json", "yaml", "sarif"] {
+        let o = format!("-o={o}");
+        for insecure in [true, false] {
+            let mut live = vec!["audit", "-n", "deep", "--deep", o.as_str()];
+            let mut files = vec![
+                "audit",
+                "-f",
+                file.as_str(),
+                "--deep",
+                o.as_str(),
+                cfg.as_str(),
+            ];
+            if insecure {
+                live.push("--insecure-registry=127.0.0.1:9");
+                files.push("--insecure-registry=127.0.0.1:9");
+            }
+            matrix(&c, "audit --deep live", &live, false, &[1, 3, 4]);
+            matrix(&c, "audit --deep -f", &files, false, &[1, 3, 4]);
+        }
+    }
+}
