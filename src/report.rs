@@ -413,9 +413,19 @@ fn sarif_level(s: Severity) -> &'static str {
     }
 }
 
-/// A relative path as a URI reference (forward slashes, no leading `./`, spaces escaped).
+/// A path as a URI reference (forward slashes, no leading `./`). Every byte that RFC 3986 does
+/// not allow in a path is percent-encoded (spaces, `%`, `#`, `?`, non-ASCII, and the `<` `>` of
+/// `<stdin>`), so `artifactLocation.uri` passes the schema's `uri-reference` format.
 fn sarif_uri(file: &str) -> String {
     let f = file.replace('\\', "/");
     let f = f.strip_prefix("./").unwrap_or(&f);
-    f.replace(' ', "%20")
+    let mut out = String::with_capacity(f.len());
+    for b in f.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
