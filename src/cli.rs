@@ -358,7 +358,10 @@ pub struct AuditArgs {
     /// Policy file (YAML).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Also read each image from its registry and check what is inside it.
+    /// Also read each image from its registry (once per distinct image, with the workload's pull
+    /// secrets, else --docker-config, else anonymously) and check what is inside it, its
+    /// compressed size (policy maxImageBytes, default 500 MiB) and age (maxImageAgeDays,
+    /// default 90).
     #[arg(long)]
     pub deep: bool,
     /// Output format.

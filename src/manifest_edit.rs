@@ -563,6 +563,21 @@ fn style_of(item_text: &str) -> EntryStyle {
     EntryStyle { flow, quote }
 }
 
+/// For each entry before the change, whether it survives in `plan.after` (in order).
+fn kept_entries(plan: &Plan) -> Vec<bool> {
+    let mut remaining = plan.after.iter().peekable();
+    plan.before
+        .iter()
+        .map(|e| {
+            let kept = remaining.peek() == Some(&e);
+            if kept {
+                remaining.next();
+            }
+            kept
+        })
+        .collect()
+}
+
 fn yaml_edit(text: &str, path: &[Seg], plan: &Plan) -> Result<String, String> {
     let y = Yaml::new(text);
     let spec = y.navigate(path)?;
@@ -585,20 +600,7 @@ fn yaml_edit(text: &str, path: &[Seg], plan: &Plan) -> Result<String, String> {
         .filter(|e| !plan.before.contains(e))
         .cloned()
         .collect();
-    let kept: Vec<bool> = {
-        let mut k = plan.after.iter().peekable();
-        plan.before
-            .iter()
-            .map(|e| {
-                if k.peek() == Some(&e) {
-                    k.next();
-                    true
-                } else {
-                    false
-                }
-            })
-            .collect()
-    };
+    let kept = kept_entries(plan);
     let pad = |n: usize| " ".repeat(n);
     match y.find_key(r, "imagePullSecrets")? {
         None | Some((_, Node::Empty)) if added.is_empty() => Ok(text.to_string()),
@@ -1077,20 +1079,7 @@ fn json_edit(text: &str, path: &[Seg], plan: &Plan) -> Result<String, String> {
                     ))
                 }
             } else {
-                let kept: Vec<bool> = {
-                    let mut k = plan.after.iter().peekable();
-                    plan.before
-                        .iter()
-                        .map(|e| {
-                            if k.peek() == Some(&e) {
-                                k.next();
-                                true
-                            } else {
-                                false
-                            }
-                        })
-                        .collect()
-                };
+                let kept = kept_entries(plan);
                 if plan.after.is_empty() {
                     // Remove the whole member with one adjacent comma.
                     let idx = existing.unwrap();

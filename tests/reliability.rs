@@ -298,13 +298,22 @@ fn racing_writers_on_one_service_account_lose_no_entry() {
         // Another client keeps appending its own secrets with atomic server-side JSON patches
         // for as long as this tool is adding ours, one command at a time.
         s.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
+            // Bounded, so a slow machine cannot grow the list without limit.
+            while !done.load(Ordering::SeqCst) && theirs.load(Ordering::SeqCst) < 150 {
                 let i = theirs.fetch_add(1, Ordering::SeqCst);
                 let add = json!([{"op": "add", "path": "/imagePullSecrets/-", "value": {"name": format!("theirs-{i}")}}]);
                 c.server.patch("sa", "web", "builder", add).unwrap();
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(4));
             }
         });
+        // Stops the other writer even if an assertion below fails, so a failure cannot hang.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _stop = StopOnDrop(&done);
         for i in 0..ROUNDS {
             let secret = format!("--secret=ours-{i}");
             // Under a relentless writer a command may give up (exit 1, nothing written); run
@@ -320,7 +329,6 @@ fn racing_writers_on_one_service_account_lose_no_entry() {
             });
             assert!(ok, "round {i} never succeeded");
         }
-        done.store(true, Ordering::SeqCst);
     });
     let theirs = theirs.load(Ordering::SeqCst);
     assert!(
@@ -356,4 +364,45 @@ fn racing_writers_on_one_service_account_lose_no_entry() {
         .filter(|r| r.method == "PATCH" && r.status >= 400)
         .count();
     eprintln!("{conflicts} of our patches met a concurrent change and were retried");
+}
+
+#[test]
+fn exec_credential_plugins_supply_the_token() {
+    let c = TestCluster::with(Options::default().tls(true));
+    c.server
+        .insert(json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}}));
+    let plugin = c.file(
+        "cred-plugin.sh",
+        format!(
+            "#!/bin/sh\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{}\"}}}}'\n",
+            c.server.token()
+        )
+        .as_bytes(),
+    );
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The cluster part of the generated kubeconfig, with an exec user instead of a token.
+    let base = c.server.kubeconfig_yaml();
+    let cluster_part = base.split("users:").next().unwrap();
+    let kc = c.file(
+        "exec-kubeconfig",
+        format!(
+            "{cluster_part}users:\n- name: fake\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n",
+            plugin.display()
+        )
+        .as_bytes(),
+    );
+    let kc = kc.display().to_string();
+    let out = run_with(
+        &[
+            "create-secret",
+            "x",
+            "--docker-username=u",
+            "--docker-password=p",
+        ],
+        None,
+        c.home(),
+        &[("KUBECONFIG", &kc)],
+    );
+    assert_eq!(out.ok(), "secret/x created\n");
+    assert!(!out.all().contains(c.server.token()));
 }

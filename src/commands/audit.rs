@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::cli::{AuditArgs, GlobalOpts};
 use crate::cluster::resources::{EVENT, POD_BEARING, SECRET, SERVICE_ACCOUNT};
 use crate::cluster::{Cluster, ListQuery, ResourceKind};
+use crate::commands::audit_deep;
 use crate::domain::docker_config::{parse_pull_secret, DockerConfig};
 use crate::domain::policy::Policy;
 use crate::domain::rules::{
@@ -167,12 +168,7 @@ pub async fn run(global: &GlobalOpts, args: AuditArgs) -> Result<Outcome> {
         }
         None => Policy::default(),
     };
-    if args.deep {
-        output::warn(
-            "--deep is not available in this build yet; auditing without reading the images",
-        );
-    }
-    let inventory = if !args.filename.is_empty() {
+    let mut inventory = if !args.filename.is_empty() {
         if args.selector.is_some() {
             return Err(Error::usage(
                 "-l/--selector applies to cluster audits, not to -f manifests",
@@ -182,7 +178,20 @@ pub async fn run(global: &GlobalOpts, args: AuditArgs) -> Result<Outcome> {
     } else {
         read_clusters(global, &args).await?
     };
-    let report = build_report(inventory, &policy);
+    let deep = if args.deep {
+        // Fold first so each image's credentials come from the workloads as reported
+        // (folding again in build_report is a no-op).
+        inventory.workloads = workload::fold(std::mem::take(&mut inventory.workloads));
+        let keyrings: Vec<_> = inventory
+            .workloads
+            .iter()
+            .map(|w| audit_deep::keyring(&pull_secret_uses(&inventory, w)))
+            .collect();
+        Some(audit_deep::scan(&inventory.workloads, &keyrings, &args, global.verbosity).await?)
+    } else {
+        None
+    };
+    let report = build_report(inventory, &policy, deep.as_ref());
     let text = report.render(args.output, output::use_colour())?;
     output::write_stdout(&text)?;
     Ok(if !report.complete {
@@ -600,8 +609,47 @@ async fn find_secrets_elsewhere(cluster: &Cluster, ctx: &str, inv: &mut Inventor
     }
 }
 
-fn build_report(inv: Inventory, policy: &Policy) -> AuditReport {
-    let workloads = workload::fold(inv.workloads);
+/// The pull secrets a workload's pods use (its own, else its service account's) and what
+/// became of each.
+fn pull_secret_uses<'a>(inv: &'a Inventory, w: &Workload) -> Vec<PullSecretUse<'a>> {
+    let sa = inv.service_accounts.get(&(
+        w.context.clone(),
+        w.namespace.clone(),
+        w.service_account.clone(),
+    ));
+    w.effective_pull_secrets(sa.map(Vec::as_slice))
+        .into_iter()
+        .map(|(name, via)| {
+            let state =
+                match inv
+                    .secrets
+                    .get(&(w.context.clone(), w.namespace.clone(), name.clone()))
+                {
+                    None => SecretState::NotFound {
+                        elsewhere: inv
+                            .secrets_elsewhere
+                            .get(&(w.context.clone(), name.clone()))
+                            .map(|s| s.iter().filter(|n| **n != w.namespace).cloned().collect())
+                            .unwrap_or_default(),
+                    },
+                    Some(SecretInfo { parsed: Err(e) }) => SecretState::Invalid(e.clone()),
+                    Some(SecretInfo { parsed: Ok(cfg) }) => SecretState::Usable(cfg),
+                };
+            PullSecretUse {
+                name,
+                via_service_account: via,
+                state,
+            }
+        })
+        .collect()
+}
+
+fn build_report(
+    mut inv: Inventory,
+    policy: &Policy,
+    deep: Option<&audit_deep::DeepScan>,
+) -> AuditReport {
+    let workloads = workload::fold(std::mem::take(&mut inv.workloads));
     let mut findings: Vec<Finding> = Vec::new();
     let mut images: BTreeMap<String, Vec<WorkloadRef>> = BTreeMap::new();
     for w in &workloads {
@@ -624,33 +672,7 @@ fn build_report(inv: Inventory, policy: &Policy) -> AuditReport {
                 .map(|s| s.iter().filter(|n| **n != w.namespace).cloned().collect())
                 .unwrap_or_default()
         };
-        let sa = inv.service_accounts.get(&(
-            w.context.clone(),
-            w.namespace.clone(),
-            w.service_account.clone(),
-        ));
-        let secrets: Vec<PullSecretUse<'_>> = w
-            .effective_pull_secrets(sa.map(Vec::as_slice))
-            .into_iter()
-            .map(|(name, via)| {
-                let state =
-                    match inv
-                        .secrets
-                        .get(&(w.context.clone(), w.namespace.clone(), name.clone()))
-                    {
-                        None => SecretState::NotFound {
-                            elsewhere: elsewhere(&name),
-                        },
-                        Some(SecretInfo { parsed: Err(e) }) => SecretState::Invalid(e.clone()),
-                        Some(SecretInfo { parsed: Ok(cfg) }) => SecretState::Usable(cfg),
-                    };
-                PullSecretUse {
-                    name,
-                    via_service_account: via,
-                    state,
-                }
-            })
-            .collect();
+        let secrets = pull_secret_uses(&inv, w);
         let static_findings = evaluate(&WorkloadInput {
             workload: w,
             secrets: &secrets,
@@ -701,6 +723,13 @@ fn build_report(inv: Inventory, policy: &Policy) -> AuditReport {
         }
         findings.extend(static_findings);
         findings.extend(em.out);
+        if let Some(d) = deep {
+            findings.extend(d.findings(w, policy));
+        }
     }
-    AuditReport::new(workloads.len(), images, findings, inv.errors)
+    let mut errors = inv.errors;
+    if let Some(d) = deep {
+        errors.extend(d.errors());
+    }
+    AuditReport::new(workloads.len(), images, findings, errors)
 }

@@ -8,6 +8,8 @@ use base64::Engine as _;
 use comfy_table::{presets::NOTHING, Table};
 use serde::Serialize;
 
+use crate::report::ReferenceView;
+
 use crate::cli::{GlobalOpts, InspectArgs, InspectOutput, RegistryOpts, Severity};
 use crate::domain::docker_config::{parse_docker_config_json, parse_pull_secret, AuthEntry};
 use crate::domain::image_contents::Category;
@@ -56,15 +58,6 @@ pub struct InspectReport {
     /// included so consumers need not guess.
     pub contents: BTreeMap<String, Vec<String>>,
     pub findings: Vec<ContentFindingView>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ReferenceView {
-    pub registry: String,
-    pub repository: String,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-    pub normalized: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -153,13 +146,7 @@ pub fn build_report(
         api_version: "image-sec.io/v1",
         kind: "ImageInspection",
         image: image.to_string(),
-        reference: ReferenceView {
-            registry: reference.registry.clone(),
-            repository: reference.repository.clone(),
-            tag: reference.tag.clone(),
-            digest: reference.digest.clone(),
-            normalized: reference.normalized(),
-        },
+        reference: ReferenceView::from(reference),
         registry: reference.registry.clone(),
         digest: insp.digest.clone(),
         platform_digest: insp.platform_digest.clone(),

@@ -1,6 +1,7 @@
 //! One module per subcommand; this one parses the command line, runs the command and maps the
 //! result to kubectl's exit codes.
 pub mod audit;
+pub mod audit_deep;
 pub mod completion;
 pub mod create_secret;
 pub mod inspect;

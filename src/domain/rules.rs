@@ -226,7 +226,7 @@ pub const RULES: [RuleInfo; 21] = [
         Low,
         true,
         true,
-        "The image's compressed size is above maxImageBytes."
+        "The image's compressed size is above maxImageBytes (default 500 MiB)."
     ),
     rule!(
         ImageStale,
@@ -234,7 +234,7 @@ pub const RULES: [RuleInfo; 21] = [
         Low,
         true,
         true,
-        "The image was built more than maxImageAgeDays ago."
+        "The image was built more than maxImageAgeDays (default 90) days ago."
     ),
 ];
 
