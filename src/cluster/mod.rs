@@ -4,6 +4,7 @@
 //! Objects travel as `serde_json::Value`: the commands edit pod templates generically across
 //! kinds, and keeping unknown fields intact matters more than typed access.
 pub mod resources;
+mod stream;
 
 use std::time::{Duration, Instant};
 
@@ -229,67 +230,174 @@ impl Cluster {
         decode_page(kind, &body)
     }
 
-    /// Lists every object like [`Cluster::list_all`], but decodes each page straight into `T`,
-    /// a small typed struct naming only the fields the caller needs: serde skips everything
-    /// else without allocating, so a page costs a fraction of a `serde_json::Value` tree.
+    /// Lists every object like [`Cluster::list_all`], but decodes each page into `T`, a small
+    /// typed struct naming only the fields the caller needs (serde skips the rest without
+    /// allocating), and streams it: items are cut out of the response as it arrives and decoded
+    /// one by one, so no page is ever held whole in memory.
     ///
-    /// The next page is requested before the current one is decoded (its continue token is
-    /// read from the list metadata, which the API server writes ahead of the items), so the
-    /// server's work and the transfer overlap with decoding. At most two pages are held.
-    pub async fn list_all_typed<T: DeserializeOwned>(
+    /// Pages are pipelined: the next page is requested as soon as the current one's continue
+    /// token has arrived (the API server writes the list metadata ahead of the items), so its
+    /// transfer and decoding overlap with the current page's. At most two pages are in flight.
+    pub async fn list_all_typed<T: DeserializeOwned + Send + 'static>(
         &self,
         kind: &ResourceKind,
         namespace: Option<&str>,
         query: &ListQuery<'_>,
         mut each_page: impl FnMut(Vec<T>),
     ) -> Result<()> {
-        let mut body = self
-            .send(
-                Method::GET,
-                &list_path(kind, namespace, query, None),
-                None,
-                None,
-            )
-            .await?;
+        let start = |token: Option<&str>| {
+            let this = self.clone();
+            let path = list_path(kind, namespace, query, token);
+            let plural = kind.plural;
+            let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+            let task = tokio::spawn(async move { this.stream_page::<T>(&path, plural, tx).await });
+            (rx, AbortOnDrop(task))
+        };
+        let mut current = start(None);
         loop {
-            let peeked = peek_continue(&body);
-            let prefetch = peeked.as_ref().map(|token| {
-                let this = self.clone();
-                let path = list_path(kind, namespace, query, Some(token));
-                tokio::spawn(async move { this.send(Method::GET, &path, None, None).await })
-            });
-            let page: std::result::Result<TypedPage<T>, Error> = decode_page(kind, &body);
-            drop(body);
-            let page = match page {
-                Ok(p) => p,
-                Err(e) => {
-                    if let Some(h) = prefetch {
-                        h.abort();
-                    }
-                    return Err(e);
-                }
-            };
-            each_page(page.items);
-            let token = page.metadata.continue_token.filter(|t| !t.is_empty());
-            body = match (prefetch, token) {
+            let (token_rx, mut task) = current;
+            // The early token (None when the page has none, or failed before it arrived).
+            let early = token_rx.await.ok();
+            let next = early.as_deref().map(|t| start(Some(t)));
+            let (items, meta) = (&mut task.0)
+                .await
+                .map_err(|e| Error::other(format!("listing {}: {e}", kind.plural)))??;
+            each_page(items);
+            let token = meta.continue_token.filter(|t| !t.is_empty());
+            current = match (next, token) {
                 (_, None) => return Ok(()),
-                (Some(h), Some(t)) if peeked.as_deref() == Some(t.as_str()) => h
-                    .await
-                    .map_err(|e| Error::other(format!("listing {}: {e}", kind.plural)))??,
-                (h, Some(t)) => {
-                    // The peek missed or disagreed: fetch the page the full decode names.
-                    if let Some(h) = h {
-                        h.abort();
+                (Some(n), Some(t)) if early.as_deref() == Some(t.as_str()) => n,
+                // The early token was missing or different: follow the complete metadata.
+                (_, Some(t)) => start(Some(&t)),
+            };
+        }
+    }
+
+    /// GETs one LIST page and decodes it as it streams in, with the read retries of
+    /// [`Cluster::send`] (a page that fails midway is fetched again from its start). Sends the
+    /// continue token on `early` as soon as the list metadata is complete.
+    async fn stream_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        plural: &str,
+        early: tokio::sync::oneshot::Sender<String>,
+    ) -> Result<(Vec<T>, ListMeta)> {
+        let mut early = Some(early);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            let outcome = self.stream_page_once::<T>(path, &mut early).await;
+            let retry_after = match outcome {
+                Ok(Ok((page, size))) => {
+                    self.log(&Method::GET, path, Some(200), started, size);
+                    return page.map_err(|e| {
+                        Error::other(format!(
+                            "cannot decode the {plural} list from the server: {e}"
+                        ))
+                    });
+                }
+                Ok(Err((status, headers, bytes))) => {
+                    self.log(
+                        &Method::GET,
+                        path,
+                        Some(status.as_u16()),
+                        started,
+                        bytes.len(),
+                    );
+                    let err = api_error(status, &bytes, &Method::GET, path);
+                    if !(attempt < READ_ATTEMPTS && retryable_status(status)) {
+                        return Err(err);
                     }
-                    self.send(
-                        Method::GET,
-                        &list_path(kind, namespace, query, Some(&t)),
-                        None,
-                        None,
-                    )
-                    .await?
+                    headers
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s.min(30)))
+                }
+                Err(e) => {
+                    self.log(&Method::GET, path, None, started, 0);
+                    if attempt >= READ_ATTEMPTS {
+                        return Err(Error::Connection(e));
+                    }
+                    None
                 }
             };
+            tokio::time::sleep(retry_after.unwrap_or_else(|| backoff(attempt))).await;
+        }
+    }
+
+    /// One attempt: `Ok(Ok(page, bytes))` on 2xx (the page may still fail to decode),
+    /// `Ok(Err(status...))` on an error status, `Err` on a connection or transfer failure.
+    #[allow(clippy::type_complexity)]
+    async fn stream_page_once<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        early: &mut Option<tokio::sync::oneshot::Sender<String>>,
+    ) -> std::result::Result<
+        std::result::Result<
+            (std::result::Result<(Vec<T>, ListMeta), String>, usize),
+            (StatusCode, http::HeaderMap, Bytes),
+        >,
+        String,
+    > {
+        use http_body_util::BodyExt;
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("Accept", "application/json")
+            .body(kube::client::Body::from(Vec::new()))
+            .map_err(|e| format!("invalid request: {e}"))?;
+        let fut = async {
+            let resp = self
+                .client
+                .send(req)
+                .await
+                .map_err(|e| self.connection_message(&e))?;
+            let status = resp.status();
+            if !status.is_success() {
+                let headers = resp.headers().clone();
+                let bytes = resp.into_body().collect_bytes().await.map_err(|e| {
+                    format!(
+                        "reading the response failed: {}",
+                        self.connection_message(&e)
+                    )
+                })?;
+                return Ok(Err((status, headers, bytes)));
+            }
+            let mut body = resp.into_body();
+            let mut splitter = stream::PageSplitter::<T>::new();
+            let mut size = 0;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    format!(
+                        "reading the response failed: {}",
+                        self.connection_message(&e)
+                    )
+                })?;
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
+                size += chunk.len();
+                if let Err(e) = splitter.feed(&chunk) {
+                    return Ok(Ok((Err(e), size)));
+                }
+                if let Some(meta) = &splitter.metadata {
+                    if let Some(tx) = early.take() {
+                        // Dropping the sender without a token says "no next page".
+                        if let Some(t) = meta.continue_token.as_ref().filter(|t| !t.is_empty()) {
+                            let _ = tx.send(t.clone());
+                        }
+                    }
+                }
+            }
+            Ok(Ok((splitter.finish(), size)))
+        };
+        match self.request_timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
+                format!("the request to the API server timed out after {t:?} (--request-timeout)")
+            })?,
+            None => fut.await,
         }
     }
 
@@ -670,35 +778,13 @@ fn decode_page<T: DeserializeOwned>(kind: &ResourceKind, body: &[u8]) -> Result<
     })
 }
 
-/// The continue token of a LIST response, read from its `metadata` without decoding the items,
-/// when `metadata` comes before anything nested (as the API server writes it). None when there
-/// is no token or the layout is different: the caller then waits for the full decode.
-fn peek_continue(body: &[u8]) -> Option<String> {
-    let head = &body[..body.len().min(4096)];
-    let key = b"\"metadata\":";
-    let at = head.windows(key.len()).position(|w| w == key)?;
-    // Only top-level keys before it: a single opening brace, nothing nested.
-    let before = &head[..at];
-    if before.iter().filter(|&&b| b == b'{').count() != 1
-        || before.iter().any(|&b| b == b'[')
-        || before.iter().position(|&b| !b.is_ascii_whitespace())
-            != before.iter().position(|&b| b == b'{')
-    {
-        return None;
-    }
-    let mut it =
-        serde_json::Deserializer::from_slice(&body[at + key.len()..]).into_iter::<ListMeta>();
-    it.next()?.ok()?.continue_token.filter(|t| !t.is_empty())
-}
+/// Aborts a spawned page read when the listing is abandoned (an error, or the caller gone).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-/// One page of a LIST response decoded into `T`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(bound = "T: DeserializeOwned")]
-struct TypedPage<T> {
-    #[serde(default = "Vec::new")]
-    items: Vec<T>,
-    #[serde(default)]
-    metadata: ListMeta,
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Selectors for a LIST.
@@ -804,24 +890,6 @@ mod tests {
             assert!(d <= Duration::from_secs(3), "{d:?}");
             assert!(d >= Duration::from_millis(100), "{d:?}");
         }
-    }
-
-    #[test]
-    fn continue_tokens_are_peeked_from_the_list_metadata() {
-        let body = br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7","continue":"abc="},"items":[{"metadata":{"continue":"no"}}]}"#;
-        assert_eq!(peek_continue(body).as_deref(), Some("abc="));
-        assert_eq!(
-            peek_continue(br#"{"metadata":{"resourceVersion":"7"},"items":[]}"#),
-            None
-        );
-        // Items first: the "metadata" found would be an item's, so no peek.
-        assert_eq!(
-            peek_continue(br#"{"items":[{"metadata":{"continue":"x"}}],"metadata":{}}"#),
-            None
-        );
-        let page: TypedPage<Value> = decode_page(&resources::POD, body).unwrap();
-        assert_eq!(page.metadata.continue_token.as_deref(), Some("abc="));
-        assert_eq!(page.items.len(), 1);
     }
 
     #[test]
