@@ -192,8 +192,14 @@ pub async fn run(global: &GlobalOpts, args: AuditArgs) -> Result<Outcome> {
         None
     };
     let report = build_report(inventory, &policy, deep.as_ref());
-    let text = report.render(args.output, output::use_colour())?;
-    output::write_stdout(&text)?;
+    if args.output == crate::cli::ReportOutput::Json {
+        // Straight to stdout: the JSON report is not built in memory first (megabytes on
+        // large clusters). Same bytes as `render`.
+        write_json_stdout(&report)?;
+    } else {
+        let text = report.render(args.output, output::use_colour())?;
+        output::write_stdout(&text)?;
+    }
     Ok(if !report.complete {
         Outcome::Incomplete
     } else if report.fails(args.fail_on) {
@@ -201,6 +207,26 @@ pub async fn run(global: &GlobalOpts, args: AuditArgs) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// `output::to_kubectl_json` (4-space pretty JSON and a newline) written through a buffer.
+fn write_json_stdout(report: &AuditReport) -> Result<()> {
+    use serde::Serialize;
+    use std::io::Write;
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout);
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    let written = report
+        .serialize(&mut ser)
+        .map_err(std::io::Error::from)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::other(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 fn read_manifests(args: &[String]) -> Result<Inventory> {
