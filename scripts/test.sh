@@ -19,4 +19,7 @@ fi
 command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl not found; the kubectl oracle and plugin-discovery tests need it" >&2
 
 # Two jobs for two cores; the suite's own servers bind only 127.0.0.1.
+# First the one test that builds a 200 MB image layer (memory must stay flat while scanning it),
+# then the whole suite.
+BUILD_LARGE=1 cargo test --locked -j 2 --test registry_memory -- --ignored
 cargo test --workspace --locked -j 2 "$@"

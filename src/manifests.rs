@@ -319,4 +319,98 @@ mod tests {
         assert_eq!(find_image_line(doc, 1, "redis"), Some(6));
         assert_eq!(find_image_line(doc, 1, "busybox"), None);
     }
+
+    /// The same inputs as the `manifest_loader` fuzz target, in the normal suite.
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Text made of YAML's structural pieces, so documents, separators and errors all occur.
+        fn yamlish() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop_oneof![
+                    Just("---\n".to_string()),
+                    Just("--- \n".to_string()),
+                    Just("...\n".to_string()),
+                    Just("# c\n".to_string()),
+                    Just("\n".to_string()),
+                    Just("\r\n".to_string()),
+                    Just("kind: List\nitems:\n- kind: Pod\n".to_string()),
+                    Just("apiVersion: v1\nkind: Pod\n".to_string()),
+                    Just("a: &x [1, 2]\nb: *x\n".to_string()),
+                    Just("{\"kind\": \"Pod\"}".to_string()),
+                    Just("[1, {\"a\": 2}]".to_string()),
+                    "[ a-z:{}\\[\\],&*!|>'\"#-]{0,12}",
+                    "\\PC{0,8}",
+                ],
+                0..12,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        fn check(text: &str) -> std::result::Result<(), TestCaseError> {
+            let docs = split_documents(text);
+            let mut end = 0;
+            for d in &docs {
+                prop_assert!(d.offset >= end, "documents in order, not overlapping");
+                end = d.offset + d.text.len();
+                prop_assert!(end <= text.len());
+                prop_assert_eq!(&text[d.offset..end], d.text);
+                prop_assert_eq!(d.line, 1 + text[..d.offset].matches('\n').count());
+                prop_assert!(!is_blank_document(d.text));
+                let _ = parse_document(d.text);
+            }
+            let source = Source {
+                name: "p.yaml".into(),
+                text: text.to_string(),
+            };
+            let (objects, problems) = load_objects(&[source]);
+            for o in &objects {
+                prop_assert_eq!(&o.file, "p.yaml");
+                prop_assert!(o.line >= 1 && o.line <= text.lines().count().max(1));
+            }
+            for p in &problems {
+                prop_assert_eq!(&p.file, "p.yaml");
+                prop_assert!(
+                    !p.message.contains('\n'),
+                    "one-line problem: {:?}",
+                    p.message
+                );
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn loader_never_panics_on_arbitrary_text(text in "\\PC{0,200}") {
+                check(&text)?;
+            }
+
+            #[test]
+            fn loader_never_panics_on_yaml_like_text(text in yamlish()) {
+                check(&text)?;
+            }
+
+            #[test]
+            fn loader_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                check(&String::from_utf8_lossy(&bytes))?;
+            }
+
+            #[test]
+            fn objects_round_trip_in_order(names in prop::collection::vec("[a-z][a-z0-9-]{0,20}", 1..8), json in any::<bool>()) {
+                let text = names
+                    .iter()
+                    .map(|n| {
+                        let v = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": n}});
+                        if json { v.to_string() } else { format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: '{n}'\n") }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n---\n");
+                let (objects, problems) = load_objects(&[Source { name: "r.yaml".into(), text }]);
+                prop_assert!(problems.is_empty(), "{:?}", problems);
+                let got: Vec<&str> = objects.iter().map(|o| o.value["metadata"]["name"].as_str().unwrap()).collect();
+                prop_assert_eq!(got, names.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+        }
+    }
 }

@@ -99,7 +99,7 @@ fn memory_stays_flat_scanning_a_20mb_layer() {
 }
 
 #[test]
-#[ignore = "builds and pushes a 200 MB layer: run with BUILD_LARGE=1 cargo test --test registry_memory -- --ignored"]
+#[ignore = "builds and pushes a 200 MB layer; scripts/test.sh runs it first with BUILD_LARGE=1"]
 fn memory_stays_flat_scanning_a_200mb_layer() {
     assert_eq!(
         std::env::var("BUILD_LARGE").as_deref(),

@@ -190,7 +190,8 @@ impl Cluster {
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config).map_err(|e| {
-            Error::Config(format!("cannot build a client from the kubeconfig: {e}"))
+            let msg = exec_plugin_message(&e).unwrap_or_else(|| e.to_string());
+            Error::Config(format!("cannot build a client from the kubeconfig: {msg}"))
         })?;
         Ok(Cluster {
             client,
@@ -564,6 +565,9 @@ impl Cluster {
     }
 
     fn connection_message(&self, e: &kube::Error) -> String {
+        if let Some(msg) = exec_plugin_message(e) {
+            return msg;
+        }
         // kube's error chain can be long; keep the root cause, which names the address and reason.
         let mut msg = e.to_string();
         let mut source = std::error::Error::source(e);
@@ -593,6 +597,26 @@ impl Cluster {
         if self.verbosity >= 7 {
             eprintln!("I0000 round_trippers] Request Headers: Accept: application/json; Authorization: <masked>");
         }
+    }
+}
+
+/// kube's errors for exec credential plugins quote the plugin's command line (arguments and
+/// environment) and its output, which can hold the credential itself: name the failure only.
+fn exec_plugin_message(e: &kube::Error) -> Option<String> {
+    use kube::client::AuthError;
+    let hint = "run the kubeconfig's exec command yourself to see what it prints";
+    match e {
+        kube::Error::Auth(AuthError::AuthExecRun { out, .. }) => Some(format!(
+            "the exec credential plugin failed ({}); {hint}",
+            out.status
+        )),
+        kube::Error::Auth(AuthError::AuthExecParse(_)) => Some(format!(
+            "the exec credential plugin's output is not an ExecCredential; {hint}"
+        )),
+        kube::Error::Auth(AuthError::AuthExec(_) | AuthError::ExecPluginFailed) => {
+            Some(format!("the exec credential plugin failed; {hint}"))
+        }
+        _ => None,
     }
 }
 

@@ -21,7 +21,6 @@ use crate::cli::AuditArgs;
 use crate::commands::inspect::{
     age_days, credentials_from_entry, inspector_from_opts, DEFAULT_CONCURRENCY,
 };
-use crate::domain::docker_config::parse_docker_config_json;
 use crate::domain::image_contents::Category;
 use crate::domain::keyring::Keyring;
 use crate::domain::policy::Policy;
@@ -30,7 +29,7 @@ use crate::domain::rules::{
     set_image_command, Emitter, Finding, PullSecretUse, RuleId, SecretState,
 };
 use crate::domain::workload::{ContainerSpec, Workload};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::registry::{Credentials, ImageInspection, ImageRequest, Inspector, RegistryError};
 use crate::report::ReportError;
 
@@ -86,30 +85,9 @@ pub fn keyring(secrets: &[PullSecretUse<'_>]) -> Keyring {
     k
 }
 
-/// `--docker-config` path, else `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
-/// Only an explicitly named file must exist.
 fn docker_config_keyring(explicit: Option<&PathBuf>) -> Result<Keyring> {
     let mut keyring = Keyring::new();
-    let (path, required) = if let Some(p) = explicit {
-        (p.clone(), true)
-    } else if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-        (PathBuf::from(d).join("config.json"), false)
-    } else if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        (PathBuf::from(h).join(".docker/config.json"), false)
-    } else {
-        return Ok(keyring);
-    };
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let config = parse_docker_config_json(&bytes)
-                .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-            keyring.add(&path.display().to_string(), &config);
-        }
-        Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::io(path.display(), e));
-        }
-        Err(_) => {}
-    }
+    super::inspect::add_docker_config(&mut keyring, explicit)?;
     Ok(keyring)
 }
 

@@ -437,14 +437,31 @@ pub async fn verify_registry_credentials(
 
 /// `--docker-config` path, else `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
 /// Only an explicitly named file must exist.
-fn docker_config_path(explicit: Option<&PathBuf>) -> Option<(PathBuf, bool)> {
-    if let Some(p) = explicit {
-        return Some((p.clone(), true));
+/// Adds the docker config's credentials to `keyring`: `explicit` (`--docker-config`) if given,
+/// else `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. Only an explicitly named file
+/// must exist.
+pub fn add_docker_config(keyring: &mut Keyring, explicit: Option<&PathBuf>) -> Result<()> {
+    let (path, required) = if let Some(p) = explicit {
+        (p.clone(), true)
+    } else if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        (PathBuf::from(d).join("config.json"), false)
+    } else if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        (PathBuf::from(h).join(".docker/config.json"), false)
+    } else {
+        return Ok(());
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let config = parse_docker_config_json(&bytes)
+                .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+            keyring.add(&path.display().to_string(), &config);
+            Ok(())
+        }
+        Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(path.display(), e))
+        }
+        Err(_) => Ok(()),
     }
-    if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-        return Some((PathBuf::from(d).join("config.json"), false));
-    }
-    std::env::var_os("HOME").map(|h| (PathBuf::from(h).join(".docker/config.json"), false))
 }
 
 /// Load credentials for `inspect`: from `--pull-secret` (read from the namespace), else the
@@ -480,19 +497,7 @@ async fn load_keyring(global: &GlobalOpts, args: &InspectArgs) -> Result<Keyring
         keyring.add(name, &config);
         return Ok(keyring);
     }
-    if let Some((path, explicit)) = docker_config_path(args.docker_config.as_ref()) {
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let config = parse_docker_config_json(&bytes)
-                    .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
-                keyring.add(&path.display().to_string(), &config);
-            }
-            Err(e) if explicit || e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::io(path.display(), e));
-            }
-            Err(_) => {}
-        }
-    }
+    add_docker_config(&mut keyring, args.docker_config.as_ref())?;
     Ok(keyring)
 }
 

@@ -14,8 +14,29 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Outcome, Result};
 
+/// Panics print one line naming where it happened, never the payload: a panic message can be
+/// formatted from any value in scope (a password, a token, secret data). Exit code 1.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map_or_else(|| "unknown location".to_string(), |l| l.to_string());
+        eprintln!("error: internal error (please report): {location}");
+    }));
+}
+
+/// Test hook (debug builds only): `KUBECTL_IMAGE_SEC_TEST_PANIC=<text>` panics with `<text>` in
+/// the payload, so the tests can check that the panic hook never prints it.
+fn test_panic() {
+    #[cfg(debug_assertions)]
+    if let Some(text) = std::env::var_os("KUBECTL_IMAGE_SEC_TEST_PANIC") {
+        panic!("test panic: {}", text.to_string_lossy());
+    }
+}
+
 /// The binary's entry: `main.rs` calls this and nothing else.
 pub fn run_from_env() -> ExitCode {
+    install_panic_hook();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // kubectl (1.26+) completes plugin arguments by running `kubectl_complete-<plugin>`.
     let invoked_as = args
@@ -37,7 +58,15 @@ pub fn run_from_env() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(cli) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        test_panic();
+        run(cli)
+    }));
+    let Ok(result) = result else {
+        // The hook has printed the one-line error.
+        return ExitCode::from(1);
+    };
+    match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {
             eprintln!("error: {e}");

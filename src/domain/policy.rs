@@ -299,4 +299,80 @@ mod tests {
         assert!(e.starts_with("p.yaml: deniedRegistries: "), "{e}");
         assert!(Policy::from_yaml("requireDigest: yes please\n", "p.yaml").is_err());
     }
+
+    /// The same inputs as the `policy_loader` fuzz target, in the normal suite.
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn check(text: &str) -> Result<(), TestCaseError> {
+            if let Err(e) = Policy::from_yaml(text, "f.yaml") {
+                prop_assert!(e.contains("f.yaml"), "names the file: {}", e);
+                prop_assert!(!e.contains('\n'), "one line: {:?}", e);
+            }
+            Ok(())
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(KEYS.to_vec()).prop_map(str::to_string),
+                "[a-zA-Z]{1,16}",
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("[]".to_string()),
+                Just("{}".to_string()),
+                Just("null".to_string()),
+                Just("true".to_string()),
+                Just("-1".to_string()),
+                Just("18446744073709551616".to_string()),
+                Just("[docker.io, '*.corp.example', 'ghcr.io/org']".to_string()),
+                Just("{missing-tag: low, bogus: high}".to_string()),
+                Just("[missing-tag, writable-root-filesystem]".to_string()),
+                "[a-z0-9.*/:@\\[\\]{}, -]{0,24}",
+                "\\PC{0,12}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics_on_arbitrary_text(text in "\\PC{0,200}") {
+                check(&text)?;
+            }
+
+            #[test]
+            fn never_panics_on_policy_shaped_text(entries in prop::collection::vec((key(), value()), 0..6)) {
+                let text: String = entries.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+                check(&text)?;
+            }
+
+            #[test]
+            fn severities_and_disabled_rules_are_applied(
+                picks in prop::collection::vec((0..RULES.len(), 0..5usize, any::<bool>()), 0..6),
+            ) {
+                let names = ["critical", "high", "medium", "low", "info"];
+                let mut severities = serde_json::Map::new();
+                let mut disabled = Vec::new();
+                for (rule, sev, off) in &picks {
+                    let id = RULES[*rule].name;
+                    if *off { disabled.push(id.to_string()); } else { severities.insert(id.into(), names[*sev].into()); }
+                }
+                let doc = serde_json::json!({"severities": severities, "disabledRules": disabled, "requireDigest": true});
+                let p = Policy::from_yaml(&doc.to_string(), "f.yaml").map_err(TestCaseError::fail)?;
+                for info in RULES.iter() {
+                    let id = info.name;
+                    let got = p.severity(info.id);
+                    if disabled.iter().any(|d| d == id) {
+                        prop_assert_eq!(got, None);
+                    } else if let Some(s) = severities.get(id) {
+                        if info.on_by_default || info.id == RuleId::MissingDigest {
+                            prop_assert_eq!(got.map(|s| format!("{s:?}").to_lowercase()), Some(s.as_str().unwrap().to_string()));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -227,9 +227,14 @@ impl Inspector {
             }
         }
         drop(tx);
-        let scanned = scan
-            .await
-            .map_err(|e| layer_err(format!("scan task failed: {e}")))?;
+        // A JoinError's text carries the panic payload; the panic hook has already named where.
+        let scanned = scan.await.map_err(|e| {
+            layer_err(if e.is_panic() {
+                "the layer scanner failed (internal error, please report)".into()
+            } else {
+                format!("scan task failed: {e}")
+            })
+        })?;
         if let Some(e) = transport_error {
             return Err(e);
         }
