@@ -4,11 +4,14 @@
 //! Objects travel as `serde_json::Value`: the commands edit pod templates generically across
 //! kinds, and keeping unknown fields intact matters more than typed access.
 pub mod resources;
+mod stream;
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::cli::GlobalOpts;
@@ -223,28 +226,180 @@ impl Cluster {
         query: &ListQuery<'_>,
         continue_token: Option<&str>,
     ) -> Result<ListPage> {
-        let mut path = kind.path(namespace, None);
-        path.push_str(&format!("?limit={}", query.limit.unwrap_or(PAGE_SIZE)));
-        if let Some(sel) = query.label_selector {
-            path.push_str("&labelSelector=");
-            path.push_str(&url_encode(sel));
-        }
-        if let Some(sel) = query.field_selector {
-            path.push_str("&fieldSelector=");
-            path.push_str(&url_encode(sel));
-        }
-        if let Some(token) = continue_token {
-            path.push_str("&continue=");
-            path.push_str(&url_encode(token));
-        }
+        let path = list_path(kind, namespace, query, continue_token);
         let body = self.send(Method::GET, &path, None, None).await?;
-        let list: ListPage = serde_json::from_slice(&body).map_err(|e| {
-            Error::other(format!(
-                "cannot decode the {} list from the server: {e}",
-                kind.plural
-            ))
-        })?;
-        Ok(list)
+        decode_page(kind, &body)
+    }
+
+    /// Lists every object like [`Cluster::list_all`], but decodes each page into `T`, a small
+    /// typed struct naming only the fields the caller needs (serde skips the rest without
+    /// allocating), and streams it: items are cut out of the response as it arrives and decoded
+    /// one by one, so no page is ever held whole in memory.
+    ///
+    /// Pages are pipelined: the next page is requested as soon as the current one's continue
+    /// token has arrived (the API server writes the list metadata ahead of the items), so its
+    /// transfer and decoding overlap with the current page's. At most two pages are in flight.
+    pub async fn list_all_typed<T: DeserializeOwned + Send + 'static>(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        query: &ListQuery<'_>,
+        mut each_page: impl FnMut(Vec<T>),
+    ) -> Result<()> {
+        let start = |token: Option<&str>| {
+            let this = self.clone();
+            let path = list_path(kind, namespace, query, token);
+            let plural = kind.plural;
+            let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+            let task = tokio::spawn(async move { this.stream_page::<T>(&path, plural, tx).await });
+            (rx, AbortOnDrop(task))
+        };
+        let mut current = start(None);
+        loop {
+            let (token_rx, mut task) = current;
+            // The early token (None when the page has none, or failed before it arrived).
+            let early = token_rx.await.ok();
+            let next = early.as_deref().map(|t| start(Some(t)));
+            let (items, meta) = (&mut task.0)
+                .await
+                .map_err(|e| Error::other(format!("listing {}: {e}", kind.plural)))??;
+            each_page(items);
+            let token = meta.continue_token.filter(|t| !t.is_empty());
+            current = match (next, token) {
+                (_, None) => return Ok(()),
+                (Some(n), Some(t)) if early.as_deref() == Some(t.as_str()) => n,
+                // The early token was missing or different: follow the complete metadata.
+                (_, Some(t)) => start(Some(&t)),
+            };
+        }
+    }
+
+    /// GETs one LIST page and decodes it as it streams in, with the read retries of
+    /// [`Cluster::send`] (a page that fails midway is fetched again from its start). Sends the
+    /// continue token on `early` as soon as the list metadata is complete.
+    async fn stream_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        plural: &str,
+        early: tokio::sync::oneshot::Sender<String>,
+    ) -> Result<(Vec<T>, ListMeta)> {
+        let mut early = Some(early);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            let outcome = self.stream_page_once::<T>(path, &mut early).await;
+            let retry_after = match outcome {
+                Ok(Ok((page, size))) => {
+                    self.log(&Method::GET, path, Some(200), started, size);
+                    return page.map_err(|e| {
+                        Error::other(format!(
+                            "cannot decode the {plural} list from the server: {e}"
+                        ))
+                    });
+                }
+                Ok(Err((status, headers, bytes))) => {
+                    self.log(
+                        &Method::GET,
+                        path,
+                        Some(status.as_u16()),
+                        started,
+                        bytes.len(),
+                    );
+                    let err = api_error(status, &bytes, &Method::GET, path);
+                    if !(attempt < READ_ATTEMPTS && retryable_status(status)) {
+                        return Err(err);
+                    }
+                    headers
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s.min(30)))
+                }
+                Err(e) => {
+                    self.log(&Method::GET, path, None, started, 0);
+                    if attempt >= READ_ATTEMPTS {
+                        return Err(Error::Connection(e));
+                    }
+                    None
+                }
+            };
+            tokio::time::sleep(retry_after.unwrap_or_else(|| backoff(attempt))).await;
+        }
+    }
+
+    /// One attempt: `Ok(Ok(page, bytes))` on 2xx (the page may still fail to decode),
+    /// `Ok(Err(status...))` on an error status, `Err` on a connection or transfer failure.
+    #[allow(clippy::type_complexity)]
+    async fn stream_page_once<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        early: &mut Option<tokio::sync::oneshot::Sender<String>>,
+    ) -> std::result::Result<
+        std::result::Result<
+            (std::result::Result<(Vec<T>, ListMeta), String>, usize),
+            (StatusCode, http::HeaderMap, Bytes),
+        >,
+        String,
+    > {
+        use http_body_util::BodyExt;
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("Accept", "application/json")
+            .body(kube::client::Body::from(Vec::new()))
+            .map_err(|e| format!("invalid request: {e}"))?;
+        let fut = async {
+            let resp = self
+                .client
+                .send(req)
+                .await
+                .map_err(|e| self.connection_message(&e))?;
+            let status = resp.status();
+            if !status.is_success() {
+                let headers = resp.headers().clone();
+                let bytes = resp.into_body().collect_bytes().await.map_err(|e| {
+                    format!(
+                        "reading the response failed: {}",
+                        self.connection_message(&e)
+                    )
+                })?;
+                return Ok(Err((status, headers, bytes)));
+            }
+            let mut body = resp.into_body();
+            let mut splitter = stream::PageSplitter::<T>::new();
+            let mut size = 0;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    format!(
+                        "reading the response failed: {}",
+                        self.connection_message(&e)
+                    )
+                })?;
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
+                size += chunk.len();
+                if let Err(e) = splitter.feed(&chunk) {
+                    return Ok(Ok((Err(e), size)));
+                }
+                if let Some(meta) = &splitter.metadata {
+                    if let Some(tx) = early.take() {
+                        // Dropping the sender without a token says "no next page".
+                        if let Some(t) = meta.continue_token.as_ref().filter(|t| !t.is_empty()) {
+                            let _ = tx.send(t.clone());
+                        }
+                    }
+                }
+            }
+            Ok(Ok((splitter.finish(), size)))
+        };
+        match self.request_timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
+                format!("the request to the API server timed out after {t:?} (--request-timeout)")
+            })?,
+            None => fut.await,
+        }
     }
 
     /// Lists every object, page by page, handing each page to `each_page` so memory stays bounded.
@@ -331,7 +486,7 @@ impl Cluster {
         path: &str,
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Bytes> {
         let idempotent = method == Method::GET;
         let mut attempt = 0;
         loop {
@@ -374,7 +529,7 @@ impl Cluster {
         path: &str,
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
-    ) -> std::result::Result<(StatusCode, http::HeaderMap, Vec<u8>), String> {
+    ) -> std::result::Result<(StatusCode, http::HeaderMap, Bytes), String> {
         let mut req = Request::builder()
             .method(method.clone())
             .uri(path)
@@ -399,7 +554,7 @@ impl Cluster {
                     self.connection_message(&e)
                 )
             })?;
-            Ok((status, headers, bytes.to_vec()))
+            Ok((status, headers, bytes))
         };
         match self.request_timeout {
             Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
@@ -612,6 +767,48 @@ pub fn url_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// The path of one LIST page.
+fn list_path(
+    kind: &ResourceKind,
+    namespace: Option<&str>,
+    query: &ListQuery<'_>,
+    continue_token: Option<&str>,
+) -> String {
+    let mut path = kind.path(namespace, None);
+    path.push_str(&format!("?limit={}", query.limit.unwrap_or(PAGE_SIZE)));
+    if let Some(sel) = query.label_selector {
+        path.push_str("&labelSelector=");
+        path.push_str(&url_encode(sel));
+    }
+    if let Some(sel) = query.field_selector {
+        path.push_str("&fieldSelector=");
+        path.push_str(&url_encode(sel));
+    }
+    if let Some(token) = continue_token {
+        path.push_str("&continue=");
+        path.push_str(&url_encode(token));
+    }
+    path
+}
+
+fn decode_page<T: DeserializeOwned>(kind: &ResourceKind, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        Error::other(format!(
+            "cannot decode the {} list from the server: {e}",
+            kind.plural
+        ))
+    })
+}
+
+/// Aborts a spawned page read when the listing is abandoned (an error, or the caller gone).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Selectors for a LIST.

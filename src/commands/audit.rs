@@ -82,6 +82,17 @@ impl Inventory {
             return;
         };
         let ty = obj.get("type").and_then(Value::as_str);
+        self.add_secret_parts(context, namespace, name, ty, data);
+    }
+
+    fn add_secret_parts(
+        &mut self,
+        context: &str,
+        namespace: &str,
+        name: &str,
+        ty: Option<&str>,
+        data: BTreeMap<String, Vec<u8>>,
+    ) {
         let parsed = parse_pull_secret(ty, &data).map_err(|e| e.to_string());
         self.secrets.insert(
             (context.into(), namespace.into(), name.into()),
@@ -108,6 +119,25 @@ impl Inventory {
         self.service_accounts
             .insert((context.into(), namespace.into(), name.into()), secrets);
     }
+}
+
+/// [`secret_data`] for a typed Secret from a live LIST page.
+fn typed_secret_data(s: &workload::typed::Secret) -> Option<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    if let Some(m) = s.data.get() {
+        for (k, v) in m {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_deref().unwrap_or("").trim())
+                .ok()?;
+            out.insert(k.clone(), bytes);
+        }
+    }
+    if let Some(m) = s.string_data.get() {
+        for (k, v) in m {
+            out.insert(k.clone(), v.as_deref().unwrap_or("").as_bytes().to_vec());
+        }
+    }
+    Some(out)
 }
 
 /// Decodes a Secret's `data` (base64) and `stringData`; None when `data` is not base64.
@@ -162,8 +192,14 @@ pub async fn run(global: &GlobalOpts, args: AuditArgs) -> Result<Outcome> {
         None
     };
     let report = build_report(inventory, &policy, deep.as_ref());
-    let text = report.render(args.output, output::use_colour())?;
-    output::write_stdout(&text)?;
+    if args.output == crate::cli::ReportOutput::Json {
+        // Straight to stdout: the JSON report is not built in memory first (megabytes on
+        // large clusters). Same bytes as `render`.
+        write_json_stdout(&report)?;
+    } else {
+        let text = report.render(args.output, output::use_colour())?;
+        output::write_stdout(&text)?;
+    }
     Ok(if !report.complete {
         Outcome::Incomplete
     } else if report.fails(args.fail_on) {
@@ -171,6 +207,26 @@ pub async fn run(global: &GlobalOpts, args: AuditArgs) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// `output::to_kubectl_json` (4-space pretty JSON and a newline) written through a buffer.
+fn write_json_stdout(report: &AuditReport) -> Result<()> {
+    use serde::Serialize;
+    use std::io::Write;
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout);
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    let written = report
+        .serialize(&mut ser)
+        .map_err(std::io::Error::from)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::other(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 fn read_manifests(args: &[String]) -> Result<Inventory> {
@@ -353,41 +409,99 @@ async fn read_context(
                 ..Default::default()
             };
             let default_ns = ns.unwrap_or("default").to_string();
-            // Pods owned by the same controller share their spec: keep the containers of the
-            // first one only (the rest fold into the controller), so memory follows the number
-            // of controllers, not of pods.
-            let mut owners_seen: HashSet<(String, String, String)> = HashSet::new();
-            let result = cluster
-                .list_all(kind, ns, &query, |page| {
-                    progress.add(page.len());
-                    for obj in &page {
-                        let item_ns = obj
-                            .pointer("/metadata/namespace")
-                            .and_then(Value::as_str)
-                            .unwrap_or(&default_ns)
-                            .to_string();
-                        if workload_kind {
-                            if let Some(mut w) =
-                                workload::extract(kind.kind, obj, &ctx, &default_ns)
-                            {
-                                if let Some(o) = &w.owner {
-                                    let key = (w.namespace.clone(), o.kind.clone(), o.name.clone());
-                                    if kind.kind == "Pod" && !owners_seen.insert(key) {
-                                        w.containers.clear();
-                                        w.pull_secrets.clear();
+            // Each page is decoded into small typed structs (only the fields the audit reads).
+            let result = if workload_kind {
+                // Pods owned by the same controller share their spec: the first one keeps its
+                // containers and stands for the others, which only add to its pod count (or,
+                // when failing to pull, are kept without containers for their failures). So
+                // memory follows the number of controllers, not of pods; `workload::fold`
+                // gives the same result as with every pod listed.
+                let mut owners_seen: HashMap<(String, String, String), usize> = HashMap::new();
+                cluster
+                    .list_all_typed(
+                        kind,
+                        ns,
+                        &query,
+                        |page: Vec<workload::typed::PodBearing>| {
+                            progress.add(page.len());
+                            for obj in page {
+                                let Some(mut w) =
+                                    workload::extract_typed(kind.kind, obj, &ctx, &default_ns)
+                                else {
+                                    continue;
+                                };
+                                if kind.kind == "Pod" {
+                                    if let Some(o) = &w.owner {
+                                        let key =
+                                            (w.namespace.clone(), o.kind.clone(), o.name.clone());
+                                        match owners_seen.get(&key) {
+                                            Some(&first) if w.failures.is_empty() => {
+                                                inv.workloads[first].pod_count += w.pod_count;
+                                                continue;
+                                            }
+                                            Some(_) => {
+                                                w.containers.clear();
+                                                w.pull_secrets.clear();
+                                            }
+                                            None => {
+                                                owners_seen.insert(key, inv.workloads.len());
+                                            }
+                                        }
                                     }
                                 }
                                 inv.workloads.push(w);
                             }
-                        } else if kind.kind == "Secret" {
-                            let data = secret_data(obj).unwrap_or_default();
-                            inv.add_secret(&ctx, &item_ns, obj, data);
-                        } else {
-                            inv.add_service_account(&ctx, &item_ns, obj);
+                        },
+                    )
+                    .await
+            } else if kind.kind == "Secret" {
+                cluster
+                    .list_all_typed(kind, ns, &query, |page: Vec<workload::typed::Secret>| {
+                        progress.add(page.len());
+                        for obj in page {
+                            let meta = obj.metadata.get();
+                            let Some(name) = meta.and_then(|m| m.name.as_deref()) else {
+                                continue;
+                            };
+                            let item_ns = meta
+                                .and_then(|m| m.namespace.as_deref())
+                                .unwrap_or(&default_ns);
+                            let data = typed_secret_data(&obj).unwrap_or_default();
+                            inv.add_secret_parts(&ctx, item_ns, name, obj.type_.as_deref(), data);
                         }
-                    }
-                })
-                .await;
+                    })
+                    .await
+            } else {
+                cluster
+                    .list_all_typed(
+                        kind,
+                        ns,
+                        &query,
+                        |page: Vec<workload::typed::ServiceAccount>| {
+                            progress.add(page.len());
+                            for obj in page {
+                                let meta = obj.metadata.get();
+                                let Some(name) = meta.and_then(|m| m.name.as_deref()) else {
+                                    continue;
+                                };
+                                let item_ns = meta
+                                    .and_then(|m| m.namespace.as_deref())
+                                    .unwrap_or(&default_ns);
+                                let secrets = obj
+                                    .image_pull_secrets
+                                    .0
+                                    .iter()
+                                    .filter_map(|r| r.get().and_then(|r| r.name.0.clone()))
+                                    .collect();
+                                inv.service_accounts.insert(
+                                    (ctx.clone(), item_ns.to_string(), name.to_string()),
+                                    secrets,
+                                );
+                            }
+                        },
+                    )
+                    .await
+            };
             if let Err(e) = result {
                 inv.failed_reads = 1;
                 inv.errors.push(ReportError {

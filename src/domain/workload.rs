@@ -312,6 +312,522 @@ pub fn extract(
     })
 }
 
+/// Typed, lenient views of API objects for the live audit: only the fields the audit reads.
+/// serde skips every other field without allocating, so decoding a LIST page into these costs a
+/// fraction of a `serde_json::Value` tree. Scalars of an unexpected type read as absent (like
+/// the `Value` accessors), so one odd object never fails a page.
+pub mod typed {
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    /// A string, or None when absent, null or not a string.
+    #[derive(Debug, Default, Clone, PartialEq, Eq)]
+    pub struct LStr(pub Option<String>);
+
+    impl LStr {
+        pub fn as_deref(&self) -> Option<&str> {
+            self.0.as_deref()
+        }
+    }
+
+    /// A boolean, or None when absent, null or not a boolean.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub struct LBool(pub Option<bool>);
+
+    /// A list, empty when absent, null or not a list.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct LVec<T>(pub Vec<T>);
+
+    impl<T> Default for LVec<T> {
+        fn default() -> Self {
+            LVec(Vec::new())
+        }
+    }
+
+    fn skip_seq<'de, A: SeqAccess<'de>>(mut a: A) -> Result<(), A::Error> {
+        while a.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn skip_map<'de, A: MapAccess<'de>>(mut a: A) -> Result<(), A::Error> {
+        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    /// A JSON scalar as far as the lenient types care: a string, a boolean, or anything else
+    /// (skipped without allocating).
+    enum Scalar {
+        Str(String),
+        Bool(bool),
+        Other,
+    }
+
+    impl<'de> Deserialize<'de> for Scalar {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Scalar;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                    Ok(Scalar::Str(v.to_owned()))
+                }
+                fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                    Ok(Scalar::Str(v))
+                }
+                fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                    Ok(Scalar::Bool(v))
+                }
+                fn visit_i64<E: de::Error>(self, _v: i64) -> Result<Scalar, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_u64<E: de::Error>(self, _v: u64) -> Result<Scalar, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_f64<E: de::Error>(self, _v: f64) -> Result<Scalar, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Scalar, D2::Error> {
+                    Scalar::deserialize(d)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<Scalar, A::Error> {
+                    skip_seq(a).map(|_| Scalar::Other)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Scalar, A::Error> {
+                    skip_map(a).map(|_| Scalar::Other)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for LStr {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(LStr(match Scalar::deserialize(d)? {
+                Scalar::Str(s) => Some(s),
+                _ => None,
+            }))
+        }
+    }
+
+    impl<'de> Deserialize<'de> for LBool {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(LBool(match Scalar::deserialize(d)? {
+                Scalar::Bool(b) => Some(b),
+                _ => None,
+            }))
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for LVec<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<T>(std::marker::PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+                type Value = LVec<T>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a list")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<LVec<T>, A::Error> {
+                    let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
+                    while let Some(x) = a.next_element()? {
+                        out.push(x);
+                    }
+                    Ok(LVec(out))
+                }
+                fn visit_bool<E: de::Error>(self, _v: bool) -> Result<LVec<T>, E> {
+                    Ok(LVec::default())
+                }
+                fn visit_i64<E: de::Error>(self, _v: i64) -> Result<LVec<T>, E> {
+                    Ok(LVec::default())
+                }
+                fn visit_u64<E: de::Error>(self, _v: u64) -> Result<LVec<T>, E> {
+                    Ok(LVec::default())
+                }
+                fn visit_f64<E: de::Error>(self, _v: f64) -> Result<LVec<T>, E> {
+                    Ok(LVec::default())
+                }
+                fn visit_str<E: de::Error>(self, _v: &str) -> Result<LVec<T>, E> {
+                    Ok(LVec::default())
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<LVec<T>, E> {
+                    Ok(LVec::default())
+                }
+                fn visit_none<E: de::Error>(self) -> Result<LVec<T>, E> {
+                    Ok(LVec::default())
+                }
+                fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<LVec<T>, D2::Error> {
+                    LVec::deserialize(d)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<LVec<T>, A::Error> {
+                    skip_map(a).map(|_| LVec::default())
+                }
+            }
+            d.deserialize_any(V(std::marker::PhantomData))
+        }
+    }
+
+    /// An object, or the default when absent, null or not an object.
+    #[derive(Debug, Default, Clone, PartialEq, Eq)]
+    pub struct LObj<T>(pub Option<T>);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for LObj<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<T>(std::marker::PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+                type Value = LObj<T>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<LObj<T>, A::Error> {
+                    T::deserialize(de::value::MapAccessDeserializer::new(a)).map(|x| LObj(Some(x)))
+                }
+                fn visit_bool<E: de::Error>(self, _v: bool) -> Result<LObj<T>, E> {
+                    Ok(LObj(None))
+                }
+                fn visit_i64<E: de::Error>(self, _v: i64) -> Result<LObj<T>, E> {
+                    Ok(LObj(None))
+                }
+                fn visit_u64<E: de::Error>(self, _v: u64) -> Result<LObj<T>, E> {
+                    Ok(LObj(None))
+                }
+                fn visit_f64<E: de::Error>(self, _v: f64) -> Result<LObj<T>, E> {
+                    Ok(LObj(None))
+                }
+                fn visit_str<E: de::Error>(self, _v: &str) -> Result<LObj<T>, E> {
+                    Ok(LObj(None))
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<LObj<T>, E> {
+                    Ok(LObj(None))
+                }
+                fn visit_none<E: de::Error>(self) -> Result<LObj<T>, E> {
+                    Ok(LObj(None))
+                }
+                fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<LObj<T>, D2::Error> {
+                    LObj::deserialize(d)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<LObj<T>, A::Error> {
+                    skip_seq(a).map(|_| LObj(None))
+                }
+            }
+            d.deserialize_any(V(std::marker::PhantomData))
+        }
+    }
+
+    impl<T> LObj<T> {
+        pub fn get(&self) -> Option<&T> {
+            self.0.as_ref()
+        }
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Meta {
+        pub name: LStr,
+        pub namespace: LStr,
+        pub annotations: LObj<Annotations>,
+        pub owner_references: LVec<LObj<OwnerRef>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct Annotations {
+        #[serde(rename = "image-sec.io/ignore")]
+        pub ignore: LStr,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct OwnerRef {
+        pub kind: LStr,
+        pub name: LStr,
+        pub controller: LBool,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct NameRef {
+        pub name: LStr,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct SecurityContext {
+        pub read_only_root_filesystem: LBool,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Container {
+        pub name: LStr,
+        pub image: LStr,
+        pub image_pull_policy: LStr,
+        pub security_context: LObj<SecurityContext>,
+    }
+
+    /// A pod spec, and the fields that lead to one in controllers (`template`, `jobTemplate`).
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Spec {
+        pub containers: LVec<LObj<Container>>,
+        pub init_containers: LVec<LObj<Container>>,
+        pub ephemeral_containers: LVec<LObj<Container>>,
+        pub image_pull_secrets: LVec<LObj<NameRef>>,
+        pub service_account_name: LStr,
+        pub service_account: LStr,
+        pub template: LObj<Box<Template>>,
+        pub job_template: LObj<Box<JobTemplate>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct TemplateMeta {
+        pub annotations: LObj<Annotations>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct Template {
+        pub metadata: LObj<TemplateMeta>,
+        pub spec: LObj<Spec>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct JobTemplate {
+        pub spec: LObj<Spec>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct Waiting {
+        pub reason: LStr,
+        pub message: LStr,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct State {
+        pub waiting: LObj<Waiting>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct ContainerStatus {
+        pub name: LStr,
+        pub image: LStr,
+        pub state: LObj<State>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Status {
+        pub init_container_statuses: LVec<LObj<ContainerStatus>>,
+        pub container_statuses: LVec<LObj<ContainerStatus>>,
+        pub ephemeral_container_statuses: LVec<LObj<ContainerStatus>>,
+    }
+
+    /// A pod-bearing object (Pod or controller).
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct PodBearing {
+        pub metadata: LObj<Meta>,
+        pub spec: LObj<Spec>,
+        pub status: LObj<Status>,
+    }
+
+    /// A Secret: its type and data, decoded by the caller.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Secret {
+        pub metadata: LObj<Meta>,
+        #[serde(rename = "type")]
+        pub type_: LStr,
+        pub data: LObj<BTreeMap<String, LStr>>,
+        pub string_data: LObj<BTreeMap<String, LStr>>,
+    }
+
+    /// A ServiceAccount: its pull secrets.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct ServiceAccount {
+        pub metadata: LObj<Meta>,
+        pub image_pull_secrets: LVec<LObj<NameRef>>,
+    }
+}
+
+fn typed_ignore(a: Option<&typed::LObj<typed::Annotations>>, out: &mut BTreeSet<String>) {
+    if let Some(list) = a.and_then(|a| a.get()).and_then(|a| a.ignore.as_deref()) {
+        out.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+    }
+}
+
+/// [`extract`] for a typed object from a live LIST page; same result as `extract` on the same
+/// JSON, without a `serde_json::Value` tree.
+pub fn extract_typed(
+    kind: &str,
+    obj: typed::PodBearing,
+    context: &str,
+    default_namespace: &str,
+) -> Option<Workload> {
+    let typed::PodBearing {
+        metadata,
+        spec,
+        status,
+    } = obj;
+    let mut meta = metadata.0.unwrap_or_default();
+    let name = meta.name.0.take()?;
+    let namespace = meta
+        .namespace
+        .0
+        .take()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| default_namespace.to_string());
+    let mut template_meta = None;
+    let spec: Option<typed::Spec> = match kind {
+        "Pod" => spec.0,
+        "CronJob" => spec
+            .0
+            .and_then(|s| s.job_template.0)
+            .and_then(|j| j.spec.0)
+            .and_then(|s| s.template.0)
+            .and_then(|t| {
+                let t = *t;
+                template_meta = t.metadata.0;
+                t.spec.0
+            }),
+        _ => spec.0.and_then(|s| s.template.0).and_then(|t| {
+            let t = *t;
+            template_meta = t.metadata.0;
+            t.spec.0
+        }),
+    };
+    let mut spec = spec.unwrap_or_default();
+    let mut containers = Vec::new();
+    for (ck, list) in [
+        (
+            ContainerKind::Init,
+            std::mem::take(&mut spec.init_containers.0),
+        ),
+        (
+            ContainerKind::Container,
+            std::mem::take(&mut spec.containers.0),
+        ),
+        (
+            ContainerKind::Ephemeral,
+            std::mem::take(&mut spec.ephemeral_containers.0),
+        ),
+    ] {
+        for (index, c) in list.into_iter().enumerate() {
+            let c = c.0.unwrap_or_default();
+            containers.push(ContainerSpec {
+                name: c.name.0.unwrap_or_default(),
+                image: c.image.0.unwrap_or_default(),
+                kind: ck,
+                index,
+                pull_policy: c.image_pull_policy.0,
+                read_only_root_filesystem: c
+                    .security_context
+                    .0
+                    .and_then(|s| s.read_only_root_filesystem.0)
+                    .unwrap_or(false),
+            });
+        }
+    }
+    let pull_secrets = spec
+        .image_pull_secrets
+        .0
+        .into_iter()
+        .filter_map(|r| r.0.and_then(|r| r.name.0))
+        .filter(|n| !n.is_empty())
+        .collect();
+    // `serviceAccountName` when present (even if not a string, like `Value::get().or_else`).
+    let service_account = spec
+        .service_account_name
+        .0
+        .or(spec.service_account.0)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".to_string());
+    let mut ignore = BTreeSet::new();
+    typed_ignore(Some(&meta.annotations), &mut ignore);
+    typed_ignore(template_meta.as_ref().map(|m| &m.annotations), &mut ignore);
+    let owner = meta
+        .owner_references
+        .0
+        .into_iter()
+        .filter_map(|r| r.0)
+        .find(|r| r.controller.0 == Some(true))
+        .and_then(|r| {
+            Some(Owner {
+                kind: r.kind.0?,
+                name: r.name.0?,
+            })
+        });
+    let mut failures = Vec::new();
+    if kind == "Pod" {
+        let status = status.0.unwrap_or_default();
+        for list in [
+            status.init_container_statuses.0,
+            status.container_statuses.0,
+            status.ephemeral_container_statuses.0,
+        ] {
+            for st in list.into_iter().filter_map(|s| s.0) {
+                let Some(waiting) = st.state.0.and_then(|s| s.waiting.0) else {
+                    continue;
+                };
+                let Some(reason) = waiting.reason.0 else {
+                    continue;
+                };
+                if !PULL_FAILURE_REASONS.contains(&reason.as_str()) {
+                    continue;
+                }
+                let cname = st.name.0.unwrap_or_default();
+                let image = containers
+                    .iter()
+                    .find(|c| c.name == cname)
+                    .map(|c| c.image.clone())
+                    .or(st.image.0)
+                    .unwrap_or_default();
+                failures.push(PullFailure {
+                    pod: name.clone(),
+                    container: cname,
+                    image,
+                    reason,
+                    message: waiting.message.0.unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Some(Workload {
+        context: context.to_string(),
+        namespace,
+        kind: kind.to_string(),
+        name,
+        containers,
+        pull_secrets,
+        service_account,
+        ignore,
+        pod_count: usize::from(kind == "Pod"),
+        owner,
+        failures,
+        source: None,
+    })
+}
+
 type Key = (String, String, String, String);
 
 fn key(w: &Workload) -> Key {
@@ -479,6 +995,41 @@ mod tests {
                 "state": {"waiting": {"reason": r, "message": "boom"}}}]});
         }
         p
+    }
+
+    #[test]
+    fn typed_extraction_matches_value_extraction() {
+        let odd = json!({"metadata": {"name": "odd", "namespace": 7, "annotations": null,
+            "ownerReferences": [3, {"kind": "ReplicaSet", "name": "x", "controller": "yes"},
+                {"kind": "ReplicaSet", "name": "y", "controller": true}]},
+            "spec": {"containers": [5, {"name": 1, "image": "nginx", "imagePullPolicy": ["x"],
+                "securityContext": {"readOnlyRootFilesystem": "true"}}], "initContainers": {},
+                "imagePullSecrets": [{"name": ""}, {"name": "a"}, "b"], "serviceAccount": "legacy"},
+            "status": {"containerStatuses": [{"name": "", "state": {"waiting": {"reason": "ErrImagePull"}}},
+                {"name": "z", "image": "img", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "m"}}},
+                {"state": {"running": {}}}]}});
+        let cj = json!({"metadata": {"name": "c", "annotations": {"image-sec.io/ignore": "a, b,"}},
+            "spec": {"jobTemplate": {"spec": {"template": {"metadata": {"annotations": {"image-sec.io/ignore": "c"}},
+                "spec": {"containers": [{"name": "a", "image": "x"}],
+                "ephemeralContainers": [{"name": "dbg", "image": "busybox"}]}}}}}});
+        let cases = [
+            ("Deployment", dep()),
+            ("CronJob", cj),
+            ("Pod", odd.clone()),
+            ("ReplicaSet", odd),
+            (
+                "Pod",
+                pod("p", Some(("ReplicaSet", "r")), Some("ErrImagePull")),
+            ),
+            ("Pod", json!({"metadata": {}})),
+            ("Job", json!({"metadata": {"name": "j"}, "spec": null})),
+        ];
+        for (kind, v) in cases {
+            let typed: typed::PodBearing = serde_json::from_value(v.clone()).unwrap();
+            let a = extract(kind, &v, "ctx", "dflt");
+            let b = extract_typed(kind, typed, "ctx", "dflt");
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{kind} {v}");
+        }
     }
 
     #[test]

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmarks for kubectl image-sec; prints each ratio with its target.
+
+usage: python3 bench/bench.py [--quick] [--only CASE[,CASE]] [--runs N]
+
+Cases (docs/PERFORMANCE.md explains the method):
+  live      audit -A -o json vs kubectl get ... -A -o json vs a raw page fetch, 1k/10k/50k pods
+  startup   create-secret --dry-run=client -o json vs kubectl create secret docker-registry
+  manifests audit -f DIR -o json on 5,000 manifests vs checkov's image checks
+  inspect   inspect (cold and warm) vs skopeo copy of a ~200 MB, 5-layer image
+
+Everything runs on 127.0.0.1. Missing tools are installed (apt-get, pip) when possible; a case
+whose comparison tool cannot be installed is reported as skipped, never as passed.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import http.client
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+RELEASE = os.path.join(ROOT, "target", "release")
+PLUGIN = os.path.join(RELEASE, "kubectl-image_sec")
+APISERVER = os.path.join(RELEASE, "fake-apiserver")
+RESULTS = []
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build():
+    log("building release binaries ...")
+    subprocess.run(["cargo", "build", "--release", "-q", "--bin", "kubectl-image_sec", "-p", "kubectl-image-sec"],
+                   cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "fake-apiserver"], cwd=ROOT, check=True)
+
+
+def measure(cmd, runs, env=None, stdin=None, ok_codes=(0, 3, 4)):
+    """Median wall seconds and max peak RSS (MiB) of `cmd` over `runs` runs (GNU time)."""
+    walls, rss = [], []
+    for _ in range(runs):
+        with tempfile.NamedTemporaryFile("r") as tf:
+            full = ["/usr/bin/time", "-f", "%M", "-o", tf.name] + cmd
+            start = time.perf_counter()
+            p = subprocess.run(full, env=env, input=stdin, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+            walls.append(time.perf_counter() - start)
+            if p.returncode not in ok_codes:
+                raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode()[-500:]}")
+            rss.append(int(tf.read().strip().splitlines()[-1]) / 1024)
+    return statistics.median(walls), max(rss)
+
+
+def report(case, what, ours, theirs, target, kind="ratio", better="lower"):
+    ratio = ours / theirs if theirs else float("inf")
+    ok = ratio <= target if better == "lower" else ratio >= target
+    RESULTS.append({"case": case, "what": what, "ours": ours, "theirs": theirs, "ratio": ratio,
+                    "target": target, "better": better, "met": ok})
+    cmp = "<=" if better == "lower" else ">="
+    print(f"{case:10} {what:58} ours {ours:9.3f}  theirs {theirs:9.3f}  ratio {ratio:7.3f} "
+          f"(target {cmp} {target})  {'MET' if ok else 'MISSED'}", flush=True)
+
+
+def start_apiserver(pods):
+    kc = tempfile.NamedTemporaryFile("w", suffix=".kubeconfig", delete=False).name
+    p = subprocess.Popen([APISERVER, "--listen", "127.0.0.1:0", "--synthesize-pods", str(pods),
+                          "--write-kubeconfig", kc], stdout=subprocess.PIPE, text=True)
+    url = p.stdout.readline().strip()
+    if not url.startswith("http"):
+        p.kill()
+        raise RuntimeError("fake-apiserver did not start")
+    return p, url, kc
+
+
+def raw_fetch(url, resources):
+    """A plain HTTP client fetching every page of every resource (no JSON decoding): one
+    keep-alive connection, pages of 500 like ours, the continue token read with a regex."""
+    cont_re = re.compile(rb'"continue":"([^"]*)"')
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    try:
+        for path in resources:
+            token = ""
+            while True:
+                q = f"{path}?limit=500" + (f"&continue={urllib.parse.quote(token, safe='')}" if token else "")
+                conn.request("GET", q, headers={"Authorization": "Bearer bench", "Accept": "application/json"})
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"raw fetch {q}: HTTP {resp.status}")
+                m = cont_re.search(body[:4096]) or cont_re.search(body[-4096:])
+                token = m.group(1).decode() if m else ""
+                if not token:
+                    break
+    finally:
+        conn.close()
+
+
+RAW_PATHS = ["/api/v1/pods", "/apis/apps/v1/deployments", "/apis/apps/v1/replicasets",
+             "/apis/apps/v1/statefulsets", "/apis/apps/v1/daemonsets", "/apis/batch/v1/jobs",
+             "/apis/batch/v1/cronjobs", "/api/v1/serviceaccounts", "/api/v1/secrets"]
+
+
+def case_live(runs, sizes):
+    kubectl = shutil.which("kubectl")
+    for pods in sizes:
+        p, url, kc = start_apiserver(pods)
+        try:
+            env = dict(os.environ, KUBECONFIG=kc, NO_COLOR="1")
+            ours, ours_mem = measure([PLUGIN, "audit", "-A", "-o", "json", "--fail-on", "critical"], runs, env)
+            if kubectl:
+                theirs, theirs_mem = measure([kubectl, "get",
+                                              "pods,deployments,replicasets,statefulsets,daemonsets,jobs,cronjobs,serviceaccounts,secrets",
+                                              "-A", "-o", "json"], runs, env)
+                report("live", f"{pods} pods: wall time vs kubectl get", ours, theirs, 0.1)
+                report("live", f"{pods} pods: peak memory (MiB) vs kubectl get", ours_mem, theirs_mem, 0.1)
+            walls = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                raw_fetch(url, RAW_PATHS)
+                walls.append(time.perf_counter() - t)
+            report("live", f"{pods} pods: wall time vs raw page transfer", ours, statistics.median(walls), 1.5)
+            print(f"live       {pods} pods: audit {ours:.3f} s, {ours_mem:.1f} MiB peak", flush=True)
+        finally:
+            p.kill()
+            os.unlink(kc)
+
+
+def case_startup(runs):
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        print("startup    SKIPPED: kubectl not installed")
+        return
+    args = ["secret-name", "--docker-username=u", "--docker-password=p", "--dry-run=client", "-o", "json"]
+    env = dict(os.environ, KUBECONFIG="/nonexistent")
+    ours, _ = measure([PLUGIN, "create-secret"] + args, runs, env)
+    theirs, _ = measure([kubectl, "create", "secret", "docker-registry"] + args, runs, env)
+    report("startup", "create-secret --dry-run=client vs kubectl", ours, theirs, 0.2)
+
+
+MANIFEST = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app-{i}
+  namespace: team-{ns}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: app-{i}}}
+  template:
+    metadata:
+      labels: {{app: app-{i}}}
+    spec:
+      containers:
+      - name: app
+        image: {image}
+        ports: [{{containerPort: 8080}}]
+        securityContext:
+          readOnlyRootFilesystem: {ro}
+      - name: sidecar
+        image: registry.example.com/platform/proxy:1.{i}
+"""
+
+
+def case_manifests(runs, count):
+    checkov = shutil.which("checkov")
+    if not checkov:
+        log("installing checkov from PyPI ...")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "checkov"], check=False)
+        checkov = shutil.which("checkov")
+    d = tempfile.mkdtemp(prefix="bench-manifests-")
+    images = ["nginx", "nginx:latest", "docker.io/someone/tool:1", "registry.example.com/team/app@sha256:" + "a" * 64,
+              "ghcr.io/org/app:2.0", "localhost:5000/app"]
+    for i in range(count):
+        with open(os.path.join(d, f"m{i:05}.yaml"), "w") as f:
+            f.write(MANIFEST.format(i=i, ns=i % 50, image=images[i % len(images)], ro=str(i % 2 == 0).lower()))
+    try:
+        manifests_against_checkov(runs, count, d, checkov)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def manifests_against_checkov(runs, count, d, checkov):
+    ours, _ = measure([PLUGIN, "audit", "-f", d, "-o", "json", "--fail-on", "critical"], runs)
+    if not checkov:
+        print("manifests  SKIPPED: checkov could not be installed")
+        print(f"manifests  {count} manifests: audit {ours:.3f} s")
+        return
+    # --skip-download: offline (no Prisma Cloud guidelines); exit code 1 means failed checks.
+    theirs, _ = measure([checkov, "-d", d, "--framework", "kubernetes", "--check",
+                         "CKV_K8S_14,CKV_K8S_15,CKV_K8S_43", "--quiet", "--compact", "-o", "json",
+                         "--skip-download"], 1, ok_codes=(0, 1))
+    report("manifests", f"{count} manifests: speed-up vs checkov image checks", theirs / ours, 1.0, 50, better="higher")
+    print(f"manifests  {count} manifests: audit {ours:.3f} s, checkov {theirs:.3f} s", flush=True)
+
+
+def case_inspect(runs):
+    fixture = os.path.join(ROOT, "scripts", "test-registry", "bench-image.sh")
+    if not os.path.exists(fixture):
+        print("inspect    SKIPPED: scripts/test-registry/bench-image.sh is not there yet")
+        return
+    # WATCH_PID: the registry also stops if this script dies before the finally below runs.
+    out = subprocess.run(["bash", fixture], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, WATCH_PID=str(os.getpid()))).stdout
+    info = json.loads(out.strip().splitlines()[-1])
+    try:
+        inspect_against_skopeo(runs, info)
+    finally:
+        try:
+            os.kill(info["pid"], 15)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(info["work"], ignore_errors=True)
+
+
+def inspect_against_skopeo(runs, info):
+    image, creds, reg = info["image"], info["creds"], info["registry"]
+    import base64
+    cache = tempfile.mkdtemp(prefix="bench-cache-")
+    env = dict(os.environ, KUBECTL_IMAGE_SEC_CACHE_DIR=cache)
+    cfgdir = tempfile.mkdtemp(prefix="bench-dockercfg-")
+    dockercfg = os.path.join(cfgdir, "config.json")
+    with open(dockercfg, "w") as f:
+        json.dump({"auths": {reg: {"auth": base64.b64encode(creds.encode()).decode()}}}, f)
+    cmd = [PLUGIN, "inspect", image, "--docker-config", dockercfg, "--insecure-registry", reg, "-o", "json",
+           "--fail-on", "critical"]
+    colds, mems = [], []
+    for _ in range(runs):
+        shutil.rmtree(cache, ignore_errors=True)
+        os.makedirs(cache)
+        w, m = measure(cmd, 1, env)
+        colds.append(w)
+        mems.append(m)
+    warm, _ = measure(cmd, runs, env)
+    skopeo_walls = []
+    for _ in range(runs):
+        dest = tempfile.mkdtemp(prefix="bench-skopeo-")
+        w, _ = measure(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--src-creds", creds,
+                        f"docker://{image}", f"dir:{dest}"], 1)
+        skopeo_walls.append(w)
+        shutil.rmtree(dest)
+    skopeo = statistics.median(skopeo_walls)
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(cfgdir, ignore_errors=True)
+    report("inspect", "cold inspect vs skopeo copy", statistics.median(colds), skopeo, 1.2)
+    report("inspect", "warm (cached) inspect vs skopeo copy", warm, skopeo, 0.05)
+    report("inspect", "cold inspect peak memory (MiB) vs 64 MiB", max(mems), 64, 1.0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer runs")
+    ap.add_argument("--only", default="live,startup,manifests,inspect")
+    ap.add_argument("--runs", type=int, default=0)
+    ap.add_argument("--sizes", default="", help="live case pod counts, e.g. 1000,10000")
+    ap.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
+    a = ap.parse_args()
+    runs = a.runs or (1 if a.quick else 3)
+    if not a.no_build:
+        build()
+    only = a.only.split(",")
+    if "startup" in only:
+        case_startup(max(runs, 5))
+    if "live" in only:
+        sizes = [int(x) for x in a.sizes.split(",")] if a.sizes else ([1000] if a.quick else [1000, 10000, 50000])
+        case_live(runs, sizes)
+    if "manifests" in only:
+        case_manifests(runs, 500 if a.quick else 5000)
+    if "inspect" in only:
+        case_inspect(runs)
+    missed = [r for r in RESULTS if not r["met"]]
+    print(f"\n{len(RESULTS) - len(missed)} of {len(RESULTS)} targets met")
+    with open(os.path.join(ROOT, "target", "bench-results.json"), "w") as f:
+        json.dump(RESULTS, f, indent=2)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+//! Streaming decode of a LIST response: items are decoded one by one, straight from the bytes as
+//! they arrive, into a small typed struct, so a page is never held whole in memory and decoding
+//! overlaps with the transfer. The list `metadata` (with the continue token) is available as
+//! soon as it is complete, which the API server makes early (it precedes `items`).
+//!
+//! serde_json finds where each value ends by itself (one pass per byte); a value cut by the end
+//! of the received data fails with an end-of-input error and is decoded again once more bytes
+//! are in. Decoding waits for [`BATCH`] bytes, so such retries cost a few percent at most.
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use super::ListMeta;
+
+/// Bytes gathered before decoding (unless the body has ended).
+const BATCH: usize = 64 * 1024;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Start,
+    Key,
+    Items,
+    ItemSep,
+    AfterValue,
+    Done,
+}
+
+/// Incremental decoder for `{"kind":..,"metadata":{..},"items":[{..},{..}]}`.
+pub struct PageSplitter<T> {
+    buf: Vec<u8>,
+    pos: usize,
+    state: State,
+    pub items: Vec<T>,
+    pub metadata: Option<ListMeta>,
+}
+
+enum Step<V> {
+    Value(V, usize),
+    NeedMore,
+}
+
+fn bad(e: serde_json::Error) -> String {
+    e.to_string()
+}
+
+impl<T: DeserializeOwned> PageSplitter<T> {
+    pub fn new() -> Self {
+        PageSplitter {
+            buf: Vec::new(),
+            pos: 0,
+            state: State::Start,
+            items: Vec::new(),
+            metadata: None,
+        }
+    }
+
+    /// Feeds the next chunk of the body. Errors on malformed JSON or an item that does not decode.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
+        self.buf.extend_from_slice(chunk);
+        // Decode early while the metadata is missing (the caller wants the continue token).
+        if self.buf.len() - self.pos >= BATCH || (self.metadata.is_none() && self.items.is_empty())
+        {
+            self.run(false)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the body: decodes what is left; errors when the JSON was cut short.
+    pub fn finish(mut self) -> Result<(Vec<T>, ListMeta), String> {
+        self.run(true)?;
+        if self.state != State::Done {
+            return Err("the list response ended early".into());
+        }
+        Ok((self.items, self.metadata.unwrap_or_default()))
+    }
+
+    fn skip_ws(&mut self) -> Option<u8> {
+        while let Some(&b) = self.buf.get(self.pos) {
+            if !b.is_ascii_whitespace() {
+                return Some(b);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    /// One JSON value at `pos`; NeedMore when it may continue past the data received so far.
+    fn value<V: DeserializeOwned>(&self, last: bool) -> Result<Step<V>, String> {
+        let slice = &self.buf[self.pos..];
+        let mut it = serde_json::Deserializer::from_slice(slice).into_iter::<V>();
+        match it.next() {
+            Some(Ok(v)) => {
+                let end = it.byte_offset();
+                // A number (or literal) ending exactly at the end of the data may go on.
+                if end == slice.len() && !last {
+                    return Ok(Step::NeedMore);
+                }
+                Ok(Step::Value(v, end))
+            }
+            Some(Err(e)) if e.is_eof() && !last => Ok(Step::NeedMore),
+            Some(Err(e)) => Err(bad(e)),
+            None if !last => Ok(Step::NeedMore),
+            None => Err("the list response ended early".into()),
+        }
+    }
+
+    fn run(&mut self, last: bool) -> Result<(), String> {
+        loop {
+            let Some(b) = self.skip_ws() else { break };
+            match self.state {
+                State::Start => {
+                    if b != b'{' {
+                        return Err("the list response is not a JSON object".into());
+                    }
+                    self.pos += 1;
+                    self.state = State::Key;
+                }
+                State::Key => {
+                    if b == b'}' {
+                        self.pos += 1;
+                        self.state = State::Done;
+                        continue;
+                    }
+                    // The key, the colon and (unless it is `items`) the whole value in one go,
+                    // so an incomplete pair is simply read again from its key.
+                    let start = self.pos;
+                    let key: String = match self.value(last)? {
+                        Step::Value(k, n) => {
+                            self.pos += n;
+                            k
+                        }
+                        Step::NeedMore => break,
+                    };
+                    match self.skip_ws() {
+                        Some(b':') => self.pos += 1,
+                        Some(_) => return Err("expected ':' in the list response".into()),
+                        None => {
+                            self.pos = start;
+                            break;
+                        }
+                    }
+                    let Some(v) = self.skip_ws() else {
+                        self.pos = start;
+                        break;
+                    };
+                    if key == "items" && v == b'[' {
+                        self.pos += 1;
+                        self.state = State::Items;
+                        continue;
+                    }
+                    let done = if key == "metadata" {
+                        match self.value::<ListMeta>(last)? {
+                            Step::Value(m, n) => {
+                                self.metadata = Some(m);
+                                self.pos += n;
+                                true
+                            }
+                            Step::NeedMore => false,
+                        }
+                    } else {
+                        match self.value::<IgnoredAny>(last)? {
+                            Step::Value(_, n) => {
+                                self.pos += n;
+                                true
+                            }
+                            Step::NeedMore => false,
+                        }
+                    };
+                    if !done {
+                        self.pos = start;
+                        break;
+                    }
+                    self.state = State::AfterValue;
+                }
+                State::Items => {
+                    if b == b']' {
+                        self.pos += 1;
+                        self.state = State::AfterValue;
+                        continue;
+                    }
+                    match self.value::<T>(last)? {
+                        Step::Value(item, n) => {
+                            self.items.push(item);
+                            self.pos += n;
+                            self.state = State::ItemSep;
+                        }
+                        Step::NeedMore => break,
+                    }
+                }
+                State::ItemSep => {
+                    self.pos += 1;
+                    match b {
+                        b',' => self.state = State::Items,
+                        b']' => self.state = State::AfterValue,
+                        _ => return Err("expected ',' or ']' between list items".into()),
+                    }
+                }
+                State::AfterValue => {
+                    self.pos += 1;
+                    match b {
+                        b',' => self.state = State::Key,
+                        b'}' => self.state = State::Done,
+                        _ => return Err("expected ',' or '}' in the list response".into()),
+                    }
+                }
+                State::Done => {
+                    return Err("trailing data after the list response".into());
+                }
+            }
+        }
+        // Drop what is decoded; keep the value being received.
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn split(body: &str, chunk: usize) -> Result<(Vec<Value>, ListMeta), String> {
+        let mut s = PageSplitter::<Value>::new();
+        for c in body.as_bytes().chunks(chunk) {
+            s.feed(c)?;
+        }
+        s.finish()
+    }
+
+    #[test]
+    fn items_and_metadata_come_out_whatever_the_chunking() {
+        let body = r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9","continue":"t\"k"},
+            "items":[{"metadata":{"name":"a]}\\"},"x":[1,{"y":"}"}]}, {"metadata":{"name":"b"}} ,null,"s",31]}"#;
+        for chunk in [1, 2, 3, 7, 64, 4096] {
+            let (items, meta) = split(body, chunk).unwrap();
+            assert_eq!(
+                meta.continue_token.as_deref(),
+                Some("t\"k"),
+                "chunk {chunk}"
+            );
+            assert_eq!(items.len(), 5);
+            assert_eq!(items[0]["metadata"]["name"], "a]}\\");
+            assert_eq!(items[0]["x"][1]["y"], "}");
+            assert_eq!(items[1]["metadata"]["name"], "b");
+            assert_eq!(items[2], Value::Null);
+            assert_eq!(items[3], "s");
+            assert_eq!(items[4], 31, "chunk {chunk}");
+        }
+        let full: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(full["items"].as_array().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn metadata_after_items_and_empty_lists() {
+        let (items, meta) = split(r#"{"items":[],"metadata":{"continue":""}}"#, 3).unwrap();
+        assert!(items.is_empty());
+        assert_eq!(meta.continue_token.as_deref(), Some(""));
+        let (items, meta) = split(r#"{"kind":"List"}"#, 5).unwrap();
+        assert!(items.is_empty() && meta.continue_token.is_none());
+        let (items, _) = split(r#"{"items":null, "n": 12}"#, 5).unwrap();
+        assert!(items.is_empty());
+    }
+
+    #[test]
+    fn truncated_or_broken_bodies_fail() {
+        assert!(split(r#"{"items":[{"a":1}"#, 4).is_err());
+        assert!(split(r#"{"items":[{"a":}]}"#, 4).is_err());
+        assert!(split(r#"[1,2]"#, 4).is_err());
+        assert!(split(r#"{"items":[1 2]}"#, 4).is_err());
+    }
+}
