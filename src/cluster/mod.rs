@@ -432,12 +432,8 @@ impl Cluster {
         opts: &WriteOptions<'_>,
     ) -> Result<Value> {
         let path = with_write_query(kind.path(Some(namespace), None), opts);
-        let body = serde_json::to_vec(obj).map_err(|e| Error::other(e.to_string()))?;
-        parse_body(
-            &self
-                .send(Method::POST, &path, Some("application/json"), Some(body))
-                .await?,
-        )
+        self.write(Method::POST, &path, "application/json", obj)
+            .await
     }
 
     /// PUT an object; the object's `metadata.resourceVersion` makes it conditional.
@@ -450,12 +446,8 @@ impl Cluster {
         opts: &WriteOptions<'_>,
     ) -> Result<Value> {
         let path = with_write_query(kind.path(Some(namespace), Some(name)), opts);
-        let body = serde_json::to_vec(obj).map_err(|e| Error::other(e.to_string()))?;
-        parse_body(
-            &self
-                .send(Method::PUT, &path, Some("application/json"), Some(body))
-                .await?,
-        )
+        self.write(Method::PUT, &path, "application/json", obj)
+            .await
     }
 
     /// PATCH with the given patch content type (`application/json-patch+json`, ...).
@@ -469,10 +461,21 @@ impl Cluster {
         opts: &WriteOptions<'_>,
     ) -> Result<Value> {
         let path = with_write_query(kind.path(Some(namespace), Some(name)), opts);
-        let body = serde_json::to_vec(patch).map_err(|e| Error::other(e.to_string()))?;
+        self.write(Method::PATCH, &path, content_type, patch).await
+    }
+
+    /// Sends a JSON body with a write method and decodes the object the server returns.
+    async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::other(e.to_string()))?;
         parse_body(
             &self
-                .send(Method::PATCH, &path, Some(content_type), Some(body))
+                .send(method, path, Some(content_type), Some(body))
                 .await?,
         )
     }
