@@ -168,18 +168,23 @@ fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str)
 }
 
+/// Adds the rule IDs of an `image-sec.io/ignore: "rule-a, rule-b"` annotation value.
+fn add_ignored_rules(list: &str, out: &mut BTreeSet<String>) {
+    out.extend(
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    );
+}
+
 fn ignore_list(meta: Option<&Value>, out: &mut BTreeSet<String>) {
     if let Some(list) = meta
         .and_then(|m| m.pointer("/annotations"))
         .and_then(|a| a.get(IGNORE_ANNOTATION))
         .and_then(Value::as_str)
     {
-        out.extend(
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-        );
+        add_ignored_rules(list, out);
     }
 }
 
@@ -667,12 +672,7 @@ pub mod typed {
 
 fn typed_ignore(a: Option<&typed::LObj<typed::Annotations>>, out: &mut BTreeSet<String>) {
     if let Some(list) = a.and_then(|a| a.get()).and_then(|a| a.ignore.as_deref()) {
-        out.extend(
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-        );
+        add_ignored_rules(list, out);
     }
 }
 
