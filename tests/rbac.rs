@@ -117,16 +117,7 @@ fn cluster() -> TestCluster {
 
 /// Runs as the user with `token` (its own kubeconfig).
 fn run_as(c: &TestCluster, token: &str, args: &[&str], stdin: Option<&[u8]>) -> Out {
-    let kc = c.file(
-        &format!("kc-{token}"),
-        c.server.kubeconfig_yaml_for(token).as_bytes(),
-    );
-    run_with(
-        args,
-        stdin,
-        c.home(),
-        &[("KUBECONFIG", &kc.display().to_string())],
-    )
+    c.run_as_user(&[("token", token)], args, stdin)
 }
 
 fn report(out: &Out) -> Value {

@@ -190,7 +190,9 @@ impl Cluster {
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config).map_err(|e| {
-            let msg = exec_plugin_message(&e).unwrap_or_else(|| e.to_string());
+            let msg = exec_plugin_message(&e)
+                .or_else(|| client_certificate_message(&e))
+                .unwrap_or_else(|| e.to_string());
             Error::Config(format!("cannot build a client from the kubeconfig: {msg}"))
         })?;
         Ok(Cluster {
@@ -623,6 +625,49 @@ fn exec_plugin_message(e: &kube::Error) -> Option<String> {
     }
 }
 
+/// kube words client-certificate problems in its own terms ("identity PEM", "failed to infer
+/// provided configuration") and can quote a PEM line: say which file is wrong and where it was
+/// configured instead, never quoting its contents.
+fn client_certificate_message(e: &kube::Error) -> Option<String> {
+    use kube::client::RustlsTlsError as Tls;
+    use kube::config::{KubeconfigError, LoadDataError};
+    const CERT: &str = "the client certificate (--client-certificate, or client-certificate(-data) in the kubeconfig user)";
+    const KEY: &str = "the client key (--client-key, or client-key(-data) in the kubeconfig user)";
+    let unreadable = |what: &str, e: &LoadDataError| match e {
+        LoadDataError::ReadFile(io, path) => Some(format!(
+            "cannot read {what}: {}: {}",
+            path.display(),
+            crate::error::io_reason(io)
+        )),
+        LoadDataError::DecodeBase64(_) => Some(format!("{what} is not valid base64")),
+        LoadDataError::NoBase64DataOrFile => None,
+    };
+    match e {
+        kube::Error::InferKubeconfig(KubeconfigError::LoadClientCertificate(d)) => {
+            unreadable(CERT, d).or_else(|| Some(format!("a client key needs {CERT}")))
+        }
+        kube::Error::InferKubeconfig(KubeconfigError::LoadClientKey(d)) => {
+            unreadable(KEY, d).or_else(|| Some(format!("a client certificate needs {KEY}")))
+        }
+        kube::Error::RustlsTls(Tls::MissingPrivateKey | Tls::UnknownPrivateKeyFormat) => Some(
+            format!("{KEY} holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)"),
+        ),
+        kube::Error::RustlsTls(Tls::MissingCertificate) => {
+            Some(format!("{CERT} holds no PEM certificate"))
+        }
+        kube::Error::RustlsTls(Tls::InvalidIdentityPem(_)) => {
+            Some(format!("{CERT} or {KEY} is not valid PEM"))
+        }
+        kube::Error::RustlsTls(Tls::InvalidPrivateKey(rustls::Error::InconsistentKeys(_))) => {
+            Some(format!("{KEY} does not belong to {CERT}"))
+        }
+        kube::Error::RustlsTls(Tls::InvalidPrivateKey(_)) => {
+            Some(format!("{KEY} is not a usable private key"))
+        }
+        _ => None,
+    }
+}
+
 /// The first line of a multi-line library message (YAML errors carry a source snippet).
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("").trim_end()
@@ -665,7 +710,7 @@ fn api_error(status: StatusCode, body: &[u8], method: &Method, path: &str) -> Er
         )
     });
     let hint = match status.as_u16() {
-        401 => Some("the credentials in the kubeconfig were rejected: refresh them (token expired?) or check --token/--user".to_string()),
+        401 => Some("the API server did not accept the credentials: refresh them (token or client certificate expired?) or check --token, --client-certificate/--client-key, --user and the kubeconfig user".to_string()),
         403 => Some("ask a cluster admin for that permission (see docs/RBAC.md for what each command needs)".to_string()),
         _ => None,
     };
@@ -730,11 +775,31 @@ fn apply_overrides(config: &mut kube::Config, global: &GlobalOpts) -> Result<()>
     if let Some(name) = &global.tls_server_name {
         config.tls_server_name = Some(name.clone());
     }
-    if let Some(user) = &global.as_user {
+    // `--as=""` is not set, as in kubectl: the kubeconfig's `as` stays.
+    if let Some(user) = global.as_user.as_ref().filter(|u| !u.is_empty()) {
         config.auth_info.impersonate = Some(user.clone());
     }
     if !global.as_group.is_empty() {
         config.auth_info.impersonate_groups = Some(global.as_group.clone());
+    }
+    // The API server answers groups without a user with 400; kubectl refuses before asking.
+    let impersonates_user = config
+        .auth_info
+        .impersonate
+        .as_ref()
+        .is_some_and(|u| !u.is_empty());
+    let impersonates_groups = config
+        .auth_info
+        .impersonate_groups
+        .as_ref()
+        .is_some_and(|g| !g.is_empty());
+    if impersonates_groups && !impersonates_user {
+        let msg = "impersonating groups needs a user to impersonate: add --as (or as in the kubeconfig user) to --as-group (or as-groups)";
+        return Err(if global.as_group.is_empty() {
+            Error::Config(msg.into())
+        } else {
+            Error::usage(msg)
+        });
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 #[allow(unused_imports)]
-pub use fake_apiserver::{FakeApiServer, Match, Options};
+pub use fake_apiserver::{CertificateAuthority, ClientCertificate, FakeApiServer, Match, Options};
 
 /// The binary under test.
 pub fn bin() -> PathBuf {
@@ -119,6 +119,24 @@ impl TestCluster {
     pub fn run_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Out {
         let kc = self.kubeconfig.display().to_string();
         run_with(args, stdin, self.home(), &[("KUBECONFIG", &kc)])
+    }
+
+    /// Runs the binary with a kubeconfig for this cluster whose user entry has `user`'s fields
+    /// ((key, YAML value) pairs: `token`, `client-certificate`, `as`, ...).
+    pub fn run_as_user(
+        &self,
+        user: &[(&str, impl AsRef<str>)],
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Out {
+        let yaml = self.server.kubeconfig_yaml_with_user(user);
+        let kc = self.file("kubeconfig-user", yaml.as_bytes());
+        run_with(
+            args,
+            stdin,
+            self.home(),
+            &[("KUBECONFIG", &kc.display().to_string())],
+        )
     }
 
     /// Writes a file in the temp dir and returns its path.

@@ -119,7 +119,7 @@ pub struct Fault {
     pub trigger: Trigger,
 }
 
-/// One recorded request. Authorization headers are never recorded.
+/// One recorded request. Authorization headers and client keys are never recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {
     pub method: String,
@@ -142,6 +142,13 @@ pub struct RequestRecord {
     pub body: String,
     /// Response status; 0 when the connection was dropped by a fault.
     pub status: u16,
+    /// The user the request ran as (the impersonated one, if any); empty when authentication
+    /// or impersonation failed.
+    pub user: String,
+    /// That user's groups, `system:authenticated` included.
+    pub groups: Vec<String>,
+    /// The authenticated user, when it impersonated `user` (`Impersonate-User`).
+    pub impersonator: Option<String>,
 }
 
 impl RequestRecord {

@@ -1,7 +1,10 @@
 //! An in-memory fake Kubernetes API server for `kubectl-image-sec`'s tests and benchmarks.
 //!
 //! It speaks real HTTP/1.1 and HTTP/2, optionally over TLS (a self-signed CA made at start-up;
-//! [`FakeApiServer::ca_pem`]), on `127.0.0.1`, with bearer-token authentication, and serves
+//! [`FakeApiServer::ca_pem`]), on `127.0.0.1`, with bearer-token authentication, optionally
+//! client-certificate authentication ([`Options::client_ca`]) and impersonation
+//! (`Impersonate-User`/`Impersonate-Group`, authorized with verb `impersonate` in RBAC mode), and
+//! serves
 //! core/v1 namespaces, pods, serviceaccounts, secrets, events, replicationcontrollers; apps/v1
 //! deployments, replicasets, statefulsets, daemonsets; batch/v1 jobs, cronjobs; and
 //! rbac.authorization.k8s.io/v1 roles, clusterroles, rolebindings, clusterrolebindings.
@@ -42,6 +45,10 @@
 //!   immutable (422), Secrets fold `stringData` into `data`, dockerconfigjson Secrets must have
 //!   valid `.dockerconfigjson` JSON.
 //! - List items carry no `kind`/`apiVersion`, like the real server.
+//! - Authentication runs like kube-apiserver's: a client certificate that chains to the client
+//!   CA is user = CN, groups = O; then bearer tokens. A certificate from another CA does not fail
+//!   the TLS handshake (kube-apiserver only *requests* one) but authenticates nothing: without a
+//!   valid token the request gets 401. [`RequestRecord::user`] says who each request ran as.
 
 mod discovery;
 mod faults;
@@ -67,6 +74,7 @@ use serde_json::Value;
 
 pub use faults::{Fault, FaultAction, Match, RequestRecord, Trigger};
 pub use store::format_rfc3339;
+pub use tls::{CertificateAuthority, ClientCertificate};
 
 use resources::ResourceDef;
 use server::Shared;
@@ -103,6 +111,9 @@ pub struct Options {
     pub default_service_accounts: bool,
     /// Address to listen on; default `127.0.0.1:0`.
     pub listen: SocketAddr,
+    /// PEM of the CA whose client certificates authenticate (kube-apiserver's `--client-ca-file`);
+    /// implies `tls`.
+    pub client_ca_pem: Option<String>,
 }
 
 impl Default for Options {
@@ -116,6 +127,7 @@ impl Default for Options {
             seed: 42,
             default_service_accounts: true,
             listen: "127.0.0.1:0".parse().unwrap(),
+            client_ca_pem: None,
         }
     }
 }
@@ -163,6 +175,11 @@ impl Options {
         self.listen = addr;
         self
     }
+    /// Authenticate client certificates signed by `ca` (serves TLS).
+    pub fn client_ca(mut self, ca: &CertificateAuthority) -> Self {
+        self.client_ca_pem = Some(ca.cert_pem().to_string());
+        self
+    }
 }
 
 /// A running fake API server.
@@ -182,7 +199,8 @@ impl FakeApiServer {
         let listener = std::net::TcpListener::bind(opts.listen).expect("bind fake apiserver");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let tls = opts.tls.then(tls::generate);
+        let tls = (opts.tls || opts.client_ca_pem.is_some())
+            .then(|| tls::generate(opts.client_ca_pem.as_deref()));
         let shared = Arc::new(Shared::new(
             opts.token.clone(),
             opts.users.clone(),
@@ -196,6 +214,7 @@ impl FakeApiServer {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{addr}");
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let client_auth = tls.as_ref().and_then(|t| t.client_auth.clone());
         let config = tls.map(|t| t.config);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let sh = shared.clone();
@@ -207,7 +226,7 @@ impl FakeApiServer {
                     .enable_all()
                     .build()
                     .unwrap();
-                rt.block_on(serve(listener, sh, config, rx));
+                rt.block_on(serve(listener, sh, config, client_auth, rx));
                 rt.shutdown_timeout(Duration::from_millis(100));
             })
             .unwrap();
@@ -247,13 +266,6 @@ impl FakeApiServer {
     /// Same as [`FakeApiServer::kubeconfig_yaml`] with another token (e.g. an RBAC user's).
     /// An empty token writes `fake-token`.
     pub fn kubeconfig_yaml_for(&self, token: &str) -> String {
-        let ca = match &self.ca_pem {
-            Some(pem) => format!(
-                "    certificate-authority-data: {}\n",
-                base64::engine::general_purpose::STANDARD.encode(pem)
-            ),
-            None => String::new(),
-        };
         // kubectl prompts for a user name when the user entry is empty; any token works when
         // the server accepts any token.
         let token = if token.is_empty() {
@@ -261,9 +273,25 @@ impl FakeApiServer {
         } else {
             token
         };
-        let user = format!("  user:\n    token: {token}\n");
+        self.kubeconfig_yaml_with_user(&[("token", token)])
+    }
+
+    /// Same as [`FakeApiServer::kubeconfig_yaml`] with the user entry's fields given as
+    /// (key, YAML value) pairs, e.g. `[("client-certificate", "/tmp/u.crt"), ("as", "jane")]`.
+    pub fn kubeconfig_yaml_with_user(&self, fields: &[(&str, impl AsRef<str>)]) -> String {
+        let ca = match &self.ca_pem {
+            Some(pem) => format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            ),
+            None => String::new(),
+        };
+        let user: String = fields
+            .iter()
+            .map(|(key, value)| format!("    {key}: {}\n", value.as_ref()))
+            .collect();
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n{ca}contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: default\ncurrent-context: fake\nusers:\n- name: fake\n{user}preferences: {{}}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n{ca}contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: default\ncurrent-context: fake\nusers:\n- name: fake\n  user:\n{user}preferences: {{}}\n",
             self.url
         )
     }
@@ -604,6 +632,7 @@ async fn serve(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    client_auth: Option<tls::ClientCertAuth>,
     mut shutdown: tokio::sync::oneshot::Receiver<()>,
 ) {
     let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
@@ -619,21 +648,29 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let acceptor = acceptor.clone();
+        let client_auth = client_auth.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| server::handle(shared.clone(), req));
+            let service = |cert: Option<tls::CertIdentity>| {
+                hyper::service::service_fn(move |req| {
+                    server::handle(shared.clone(), cert.clone(), req)
+                })
+            };
             let builder =
                 hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             match acceptor {
                 Some(acc) => {
                     if let Ok(tls) = acc.accept(stream).await {
+                        let cert = client_auth
+                            .as_ref()
+                            .and_then(|auth| auth.identify(tls.get_ref().1.peer_certificates()));
                         let _ = builder
-                            .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                            .serve_connection(hyper_util::rt::TokioIo::new(tls), service(cert))
                             .await;
                     }
                 }
                 None => {
                     let _ = builder
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service(None))
                         .await;
                 }
             }

@@ -6,10 +6,12 @@ use fake_apiserver::{FakeApiServer, Match, Options};
 
 const USAGE: &str =
     "usage: fake-apiserver [--listen 127.0.0.1:0] [--load FILE]... [--synthesize-pods N]
-       [--tls] [--token TOKEN] [--write-kubeconfig PATH] [--seed N]
+       [--tls] [--client-ca-file PATH] [--token TOKEN] [--write-kubeconfig PATH] [--seed N]
        [--fail-fraction FRACTION:STATUS] [--latency-ms N]
 
 Serves until killed. Without --token any bearer token (or none) is accepted.
+--client-ca-file (implies --tls): client certificates signed by a CA in PATH authenticate as
+user = CN, groups = O, like kube-apiserver's flag of that name.
 The first line of stdout is the server URL.";
 
 fn main() {
@@ -48,6 +50,14 @@ fn main() {
                 })
             }
             "--tls" => opts.tls = true,
+            "--client-ca-file" => {
+                let path = val(&mut args);
+                let pem = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                    eprintln!("error: reading {path}: {e}");
+                    std::process::exit(1)
+                });
+                opts.client_ca_pem = Some(pem);
+            }
             "--token" => opts.token = Some(val(&mut args)),
             "--seed" => opts.seed = val(&mut args).parse().unwrap_or(42),
             "--write-kubeconfig" => kubeconfig = Some(val(&mut args)),

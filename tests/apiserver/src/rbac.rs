@@ -24,17 +24,57 @@ fn str_list(v: Option<&Value>) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-fn rule_allows(rule: &Value, verb: &str, def: &ResourceDef, resource: &str, name: &str) -> bool {
+/// What a request asks to do, as the authorizer sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Attributes<'a> {
+    pub verb: &'a str,
+    /// API group, `""` for core.
+    pub group: &'a str,
+    /// Plural resource: `pods`, or `users`/`groups` for impersonation.
+    pub resource: &'a str,
+    /// Empty when none.
+    pub subresource: &'a str,
+    /// Empty at cluster scope.
+    pub namespace: &'a str,
+    /// Empty for lists and creates.
+    pub name: &'a str,
+}
+
+impl<'a> Attributes<'a> {
+    /// A request on a served resource.
+    pub fn on(
+        def: &'a ResourceDef,
+        verb: &'a str,
+        subresource: &'a str,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> Attributes<'a> {
+        Attributes {
+            verb,
+            group: def.group,
+            resource: def.plural,
+            subresource,
+            namespace,
+            name,
+        }
+    }
+}
+
+fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
     let verbs = str_list(rule.get("verbs"));
     let groups = str_list(rule.get("apiGroups"));
     let resources = str_list(rule.get("resources"));
     let names = str_list(rule.get("resourceNames"));
-    (verbs.contains(&"*") || verbs.contains(&verb))
-        && (groups.contains(&"*") || groups.contains(&def.group))
-        && (resources.contains(&"*")
-            || resources.contains(&resource)
-            || (resource.contains('/')
-                && resources.contains(&format!("{}/*", def.plural).as_str())))
+    let name = attrs.name;
+    let resource_matches = if attrs.subresource.is_empty() {
+        resources.contains(&attrs.resource)
+    } else {
+        resources.contains(&format!("{}/{}", attrs.resource, attrs.subresource).as_str())
+            || resources.contains(&format!("{}/*", attrs.resource).as_str())
+    };
+    (verbs.contains(&"*") || verbs.contains(&attrs.verb))
+        && (groups.contains(&"*") || groups.contains(&attrs.group))
+        && (resources.contains(&"*") || resource_matches)
         && (names.is_empty() || (!name.is_empty() && names.contains(&name)))
 }
 
@@ -69,30 +109,13 @@ fn role_rules(store: &Store, role_ref: &Value, binding_ns: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Is `user` allowed to `verb` the resource (`subresource` may be empty) in `namespace`
-/// (empty for cluster scope)?
-pub fn authorize(
-    store: &Store,
-    user: &UserInfo,
-    verb: &str,
-    def: &ResourceDef,
-    subresource: &str,
-    namespace: &str,
-    name: &str,
-) -> bool {
+/// Is `user` allowed to do what `attrs` describe?
+pub fn authorize(store: &Store, user: &UserInfo, attrs: &Attributes) -> bool {
     if user.is_superuser() {
         return true;
     }
-    let resource = if subresource.is_empty() {
-        def.plural.to_string()
-    } else {
-        format!("{}/{}", def.plural, subresource)
-    };
-    let check = |rules: Vec<Value>| {
-        rules
-            .iter()
-            .any(|r| rule_allows(r, verb, def, &resource, name))
-    };
+    let namespace = attrs.namespace;
+    let check = |rules: Vec<Value>| rules.iter().any(|r| rule_allows(r, attrs));
     for crb in store.map(lookup("clusterrolebindings").unwrap()).values() {
         let v = &crb.value();
         let subjects = v.get("subjects").and_then(Value::as_array);

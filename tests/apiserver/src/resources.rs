@@ -170,11 +170,7 @@ impl ResourceDef {
 
     /// `pods` or `deployments.apps`: the qualified resource used in error messages.
     pub fn qualified(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.to_string()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
+        qualified(self.group, self.plural)
     }
 
     /// `Pod` or `Job.batch`: the qualified kind used in Invalid messages.
@@ -216,4 +212,13 @@ pub fn lookup(name: &str) -> Option<&'static ResourceDef> {
             || d.short_names.contains(&base.as_str()))
             && group.as_deref().is_none_or(|g| g == d.group)
     })
+}
+
+/// `pods`, `deployments.apps` or `users`: a group and plural resource as error messages write them.
+pub fn qualified(group: &str, plural: &str) -> String {
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
 }

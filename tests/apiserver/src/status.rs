@@ -48,10 +48,6 @@ fn details(def: Option<&ResourceDef>, name: &str) -> Value {
     Value::Object(d)
 }
 
-fn qualified(def: Option<&ResourceDef>) -> String {
-    def.map(|d| d.qualified()).unwrap_or_default()
-}
-
 pub fn unauthorized() -> ApiError {
     status(401, "Unauthorized", "Unauthorized".into(), None)
 }
@@ -104,24 +100,47 @@ pub fn forbidden(
     verb: &str,
     namespace: &str,
 ) -> ApiError {
-    let (resource, group) = def.map(|d| (d.plural, d.group)).unwrap_or(("", ""));
+    let (group, resource) = def.map(|d| (d.group, d.plural)).unwrap_or(("", ""));
+    forbidden_resource(group, resource, name, user, verb, namespace)
+}
+
+/// 403 for any group and resource, served or not (`users` for impersonation).
+pub fn forbidden_resource(
+    group: &str,
+    resource: &str,
+    name: &str,
+    user: &str,
+    verb: &str,
+    namespace: &str,
+) -> ApiError {
+    let qualified = crate::resources::qualified(group, resource);
     let subject = if name.is_empty() {
-        qualified(def)
+        qualified
     } else {
-        format!("{} \"{name}\"", qualified(def))
+        format!("{qualified} \"{name}\"")
     };
     let scope = if namespace.is_empty() {
         "at the cluster scope".to_string()
     } else {
         format!("in the namespace \"{namespace}\"")
     };
+    let mut details = Map::new();
+    if !name.is_empty() {
+        details.insert("name".into(), name.into());
+    }
+    if !group.is_empty() {
+        details.insert("group".into(), group.into());
+    }
+    if !resource.is_empty() {
+        details.insert("kind".into(), resource.into());
+    }
     status(
         403,
         "Forbidden",
         format!(
             "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"
         ),
-        Some(details(def, name)),
+        Some(Value::Object(details)),
     )
 }
 

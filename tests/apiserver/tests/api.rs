@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use fake_apiserver::{FakeApiServer, Match, Options};
+use fake_apiserver::{CertificateAuthority, ClientCertificate, FakeApiServer, Match, Options};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
 
@@ -14,13 +14,9 @@ struct T {
 impl T {
     fn new(opts: Options) -> T {
         let srv = FakeApiServer::start(opts);
-        let mut b = Client::builder().timeout(Duration::from_secs(10));
-        if let Some(pem) = srv.ca_pem() {
-            b = b.tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()]);
-        }
         T {
+            client: client_for(&srv, None),
             srv,
-            client: b.build().unwrap(),
         }
     }
     fn req(&self, method: &str, path: &str) -> RequestBuilder {
@@ -46,6 +42,19 @@ impl T {
                 .unwrap(),
         )
     }
+}
+
+/// A client trusting the server's CA, presenting `cert` if given.
+fn client_for(srv: &FakeApiServer, cert: Option<&ClientCertificate>) -> Client {
+    let mut b = Client::builder().timeout(Duration::from_secs(10));
+    if let Some(pem) = srv.ca_pem() {
+        b = b.tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()]);
+    }
+    if let Some(c) = cert {
+        let identity = format!("{}{}", c.key_pem, c.cert_pem);
+        b = b.identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap());
+    }
+    b.build().unwrap()
 }
 
 fn split(r: Response) -> (u16, Value) {
@@ -455,6 +464,170 @@ subjects: [{kind: User, name: alice}]
         .requests()
         .iter()
         .all(|r| !format!("{r:?}").contains("alice-token")));
+}
+
+#[test]
+fn client_certificates_authenticate_like_kube_apiserver() {
+    let ca = CertificateAuthority::new("clients");
+    let t = T::new(Options::default().rbac(true).client_ca(&ca));
+    t.srv.load_yaml(WEB);
+    let pods = format!("{}/api/v1/namespaces/web/pods", t.srv.url());
+    let carol = client_for(&t.srv, Some(&ca.issue_client("carol", &["devs", "ops"])));
+    let (s, body) = split(carol.get(&pods).send().unwrap());
+    assert_eq!(s, 403);
+    assert_eq!(body["message"], "pods is forbidden: User \"carol\" cannot list resource \"pods\" in API group \"\" in the namespace \"web\"");
+    let last = t.srv.requests().pop().unwrap();
+    assert_eq!(last.user, "carol");
+    assert_eq!(last.groups, ["devs", "ops", "system:authenticated"]);
+    assert_eq!(last.impersonator, None);
+    // Every O value is a group.
+    t.srv.load_yaml(
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: web}
+rules: [{apiGroups: [""], resources: ["pods"], verbs: ["list"]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: ops-read, namespace: web}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
+subjects: [{kind: Group, name: ops}]
+"#,
+    );
+    assert_eq!(split(carol.get(&pods).send().unwrap()).0, 200);
+
+    // Another CA's certificate: the handshake succeeds (the server only requests a
+    // certificate), the certificate authenticates nothing, a token still does.
+    let other = CertificateAuthority::new("other");
+    let stranger = client_for(&t.srv, Some(&other.issue_client("carol", &["ops"])));
+    let (s, body) = split(stranger.get(&pods).send().unwrap());
+    assert_eq!((s, body["reason"].as_str()), (401, Some("Unauthorized")));
+    let with_token = stranger
+        .get(&pods)
+        .bearer_auth(t.srv.token())
+        .send()
+        .unwrap();
+    assert_eq!(with_token.status().as_u16(), 200);
+    assert_eq!(t.srv.requests().pop().unwrap().user, "kubernetes-admin");
+    // A verified certificate comes before the token, as in kube-apiserver's authenticator chain.
+    let (s, _) = split(carol.get(&pods).bearer_auth(t.srv.token()).send().unwrap());
+    assert_eq!(s, 200);
+    assert_eq!(t.srv.requests().pop().unwrap().user, "carol");
+    // No certificate, no token.
+    assert_eq!(split(t.client.get(&pods).send().unwrap()).0, 401);
+    assert_eq!(t.srv.requests().pop().unwrap().user, "");
+}
+
+#[test]
+fn impersonation_is_authorized_then_runs_as_the_impersonated_user() {
+    let t = T::new(
+        Options::default()
+            .rbac(true)
+            .user("alice-token", "alice", &[]),
+    );
+    t.srv.load_yaml(WEB);
+    let as_jane = |groups: &[&str]| {
+        let mut r = t
+            .req_as("GET", "/api/v1/namespaces/web/secrets", "alice-token")
+            .header("Impersonate-User", "jane");
+        for g in groups {
+            r = r.header("Impersonate-Group", *g);
+        }
+        split(r.send().unwrap())
+    };
+    let (s, body) = as_jane(&[]);
+    assert_eq!(s, 403);
+    assert_eq!(
+        body,
+        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+        "message":"users \"jane\" is forbidden: User \"alice\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
+        "reason":"Forbidden","details":{"name":"jane","kind":"users"},"code":403})
+    );
+    assert_eq!(t.srv.requests().pop().unwrap().user, "");
+    t.srv.load_yaml(
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: impersonate-jane}
+rules:
+- {apiGroups: [""], resources: ["users"], verbs: ["impersonate"], resourceNames: ["jane"]}
+- {apiGroups: [""], resources: ["groups"], verbs: ["impersonate"], resourceNames: ["auditors"]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: alice-impersonates}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: impersonate-jane}
+subjects: [{kind: User, name: alice}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: secret-reader, namespace: web}
+rules: [{apiGroups: [""], resources: ["secrets"], verbs: ["list"]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: auditors-read, namespace: web}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: secret-reader}
+subjects: [{kind: Group, name: auditors}]
+"#,
+    );
+    // Allowed to impersonate jane, the request is then authorized as jane, not alice.
+    let (s, body) = as_jane(&[]);
+    assert_eq!(s, 403);
+    assert_eq!(body["message"], "secrets is forbidden: User \"jane\" cannot list resource \"secrets\" in API group \"\" in the namespace \"web\"");
+    let last = t.srv.requests().pop().unwrap();
+    assert_eq!(
+        (last.user.as_str(), last.impersonator.as_deref()),
+        ("jane", Some("alice"))
+    );
+    assert_eq!(last.groups, ["system:authenticated"]);
+    // With a group jane reads secrets through the group's binding.
+    assert_eq!(as_jane(&["auditors"]).0, 200);
+    let last = t.srv.requests().pop().unwrap();
+    assert_eq!(last.groups, ["auditors", "system:authenticated"]);
+    let (s, body) = as_jane(&["auditors", "admins"]);
+    assert_eq!(s, 403);
+    assert_eq!(body["message"], "groups \"admins\" is forbidden: User \"alice\" cannot impersonate resource \"groups\" in API group \"\" at the cluster scope");
+    // A service account is impersonated through resource serviceaccounts in its namespace.
+    let (s, body) = split(
+        t.req_as("GET", "/api/v1/namespaces/web/pods", "alice-token")
+            .header("Impersonate-User", "system:serviceaccount:web:deployer")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, 403);
+    assert_eq!(body["message"], "serviceaccounts \"deployer\" is forbidden: User \"alice\" cannot impersonate resource \"serviceaccounts\" in API group \"\" in the namespace \"web\"");
+    // Groups without a user are a bad request.
+    let (s, body) = split(
+        t.req_as("GET", "/api/v1/namespaces/web/pods", "alice-token")
+            .header("Impersonate-Group", "auditors")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, 400);
+    assert_eq!(
+        body["message"],
+        "requested [{Group  auditors    }] without impersonating a user"
+    );
+    // system:masters may impersonate anyone; a service account gets its fixed groups.
+    let (s, body) = split(
+        t.req("GET", "/api/v1/namespaces/web/pods")
+            .header("Impersonate-User", "system:serviceaccount:web:deployer")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, 403, "{body}");
+    let last = t.srv.requests().pop().unwrap();
+    assert_eq!(last.impersonator.as_deref(), Some("kubernetes-admin"));
+    assert_eq!(
+        last.groups,
+        [
+            "system:serviceaccounts",
+            "system:serviceaccounts:web",
+            "system:authenticated"
+        ]
+    );
 }
 
 #[test]
