@@ -2,11 +2,15 @@
 pub mod docker_config;
 pub mod image_contents;
 pub mod keyring;
+pub mod manifests;
 pub mod patch_plan;
 pub mod policy;
 pub mod pull_secret;
 pub mod reference;
 pub mod registry_pattern;
 pub mod rules;
+pub mod severity;
 pub mod triage;
 pub mod workload;
+
+pub use severity::Severity;
