@@ -1,4 +1,5 @@
 //! Pure domain logic: no I/O, unit-tested with tables of cases.
+#![forbid(unsafe_code)]
 pub mod docker_config;
 pub mod image_contents;
 pub mod keyring;
