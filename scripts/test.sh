@@ -10,6 +10,7 @@ command -v umoci >/dev/null 2>&1 || need_pkgs+=(umoci)
 command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+command -v c++ >/dev/null 2>&1 || need_pkgs+=(g++) # libFuzzer, for scripts/fuzz-smoke.sh
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "installing test dependencies: ${need_pkgs[*]}" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -20,6 +21,7 @@ command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl not found; the kube
 
 # Two jobs for two cores; the suite's own servers bind only 127.0.0.1.
 # First the one test that builds a 200 MB image layer (memory must stay flat while scanning it),
-# then the whole suite.
+# then the whole suite, then a short run of every fuzz target (about 3 minutes; fuzz/README.md).
 BUILD_LARGE=1 cargo test --locked -j 2 --test registry_memory -- --ignored
 cargo test --workspace --locked -j 2 "$@"
+bash scripts/fuzz-smoke.sh

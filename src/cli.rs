@@ -1,6 +1,7 @@
 //! The command line: clap types only. Flag names, shorthands and meanings follow kubectl.
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Keeps a cluster's container images honest: where they come from, how they are named, how the
@@ -206,26 +207,17 @@ pub enum InspectOutput {
     Yaml,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
+pub use crate::domain::Severity;
 
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
+/// `--fail-on`: clap's possible values for the domain's [`Severity`] (what `ValueEnum` would
+/// give: the same help, errors, suggestions and completions).
+fn severity_parser() -> impl TypedValueParser<Value = Severity> {
+    PossibleValuesParser::new(Severity::ALL.map(Severity::as_str)).map(|s| {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .expect("one of the possible values")
+    })
 }
 
 /// Flags for commands that talk to image registries.
@@ -368,7 +360,7 @@ pub struct AuditArgs {
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: ReportOutput,
     /// Exit 3 when a finding at or above this severity is found.
-    #[arg(long = "fail-on", value_enum, default_value = "high")]
+    #[arg(long = "fail-on", value_parser = severity_parser(), default_value = "high")]
     pub fail_on: Severity,
     /// Docker config.json whose credentials are used for --deep when no pull secret matches.
     #[arg(long = "docker-config", value_name = "PATH")]
@@ -392,7 +384,7 @@ pub struct InspectArgs {
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: InspectOutput,
     /// Exit 3 when a finding at or above this severity is found.
-    #[arg(long = "fail-on", value_enum, default_value = "high")]
+    #[arg(long = "fail-on", value_parser = severity_parser(), default_value = "high")]
     pub fail_on: Severity,
     #[command(flatten)]
     pub registry_opts: RegistryOpts,

@@ -2,12 +2,12 @@
 //! Both docker config parsers, the pull-secret check and the keyring never panic.
 use std::collections::BTreeMap;
 
-use kubectl_image_sec::domain::docker_config::{
+use image_sec_domain::docker_config::{
     parse_docker_config_json, parse_dockercfg, parse_pull_secret, DOCKERCFG_KEY, DOCKERCFG_TYPE,
     DOCKER_CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_TYPE,
 };
-use kubectl_image_sec::domain::keyring::Keyring;
-use kubectl_image_sec::domain::reference::ImageReference;
+use image_sec_domain::keyring::Keyring;
+use image_sec_domain::reference::ImageReference;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

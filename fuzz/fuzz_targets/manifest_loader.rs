@@ -1,7 +1,7 @@
 #![no_main]
 //! Arbitrary bytes as an `-f` source: splitting, parsing and loading never panic, documents
 //! stay inside the text, and every problem names the source.
-use kubectl_image_sec::manifests::{load_objects, parse_document, split_documents, Source};
+use image_sec_domain::manifests::{load_objects, parse_document, split_documents, Source};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
     let (_objects, problems) = load_objects(&[source]);
     for p in problems {
         assert_eq!(p.file, "fuzz.yaml");
-        assert!(!p.message.contains('\n'), "one-line problem: {:?}", p.message);
+        assert!(
+            !p.message.contains('\n'),
+            "one-line problem: {:?}",
+            p.message
+        );
     }
 });

@@ -1,6 +1,6 @@
 #![no_main]
 //! Any string either fails to parse or round-trips through its normalised form.
-use kubectl_image_sec::domain::reference::ImageReference;
+use image_sec_domain::reference::ImageReference;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &str| {

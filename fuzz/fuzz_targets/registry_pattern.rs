@@ -1,7 +1,7 @@
 #![no_main]
 //! Pattern parsing and matching never panic; a parsed pattern displays as written.
-use kubectl_image_sec::domain::reference::ImageReference;
-use kubectl_image_sec::domain::registry_pattern::RegistryPattern;
+use image_sec_domain::reference::ImageReference;
+use image_sec_domain::registry_pattern::RegistryPattern;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (&str, &str)| {

@@ -7,12 +7,12 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::cli::Severity;
-use crate::domain::docker_config::DockerConfig;
-use crate::domain::keyring::Keyring;
-use crate::domain::policy::Policy;
-use crate::domain::reference::{ImageReference, ReferenceError, ReferenceErrorKind};
-use crate::domain::workload::{ContainerSpec, Workload};
+use crate::docker_config::DockerConfig;
+use crate::keyring::Keyring;
+use crate::policy::Policy;
+use crate::reference::{ImageReference, ReferenceError, ReferenceErrorKind};
+use crate::severity::Severity;
+use crate::workload::{ContainerSpec, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -750,7 +750,7 @@ fn container_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::workload::extract;
+    use crate::workload::extract;
     use serde_json::json;
 
     fn run(image: &str, policy: &Policy, secrets: &[PullSecretUse<'_>]) -> Vec<&'static str> {

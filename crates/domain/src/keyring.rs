@@ -502,7 +502,7 @@ fn decode_rune(bytes: &[u8]) -> (u32, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::docker_config::parse_dockercfg;
+    use crate::docker_config::parse_dockercfg;
 
     fn config(keys: &[(&str, &str)]) -> DockerConfig {
         DockerConfig {

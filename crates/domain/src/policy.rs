@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::cli::Severity;
-use crate::domain::reference::ImageReference;
-use crate::domain::registry_pattern::RegistryPattern;
-use crate::domain::rules::{RuleId, RULES};
+use crate::reference::ImageReference;
+use crate::registry_pattern::RegistryPattern;
+use crate::rules::{RuleId, RULES};
+use crate::severity::Severity;
 
 /// Registries whose images anyone can pull (no pull secret expected).
 pub const DEFAULT_PUBLIC_REGISTRIES: [&str; 7] = [

@@ -1,9 +1,9 @@
 //! Why an image pull fails: from a waiting container's reason and message and the pod's events
 //! (containerd, CRI-O and kubelet wording), cross-checked with what the static rules found for
 //! the same workload, with the one command that fixes it. Pure.
-use crate::domain::reference::ImageReference;
-use crate::domain::rules::{copy_secret_command, set_image_command, Cause, Finding, RuleId};
-use crate::domain::workload::{PullFailure, Workload};
+use crate::reference::ImageReference;
+use crate::rules::{copy_secret_command, set_image_command, Cause, Finding, RuleId};
+use crate::workload::{PullFailure, Workload};
 
 /// Names the cause the runtime reports, from the waiting reason and the texts (status message
 /// and event messages). Order matters: transport problems hide behind generic "failed to pull".
