@@ -4,6 +4,7 @@
 //! Objects travel as `serde_json::Value`: the commands edit pod templates generically across
 //! kinds, and keeping unknown fields intact matters more than typed access.
 pub mod resources;
+mod skim;
 mod stream;
 
 use std::time::{Duration, Instant};

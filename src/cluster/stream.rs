@@ -9,6 +9,7 @@
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 
+use super::skim;
 use super::ListMeta;
 
 /// Bytes gathered before decoding (unless the body has ended).
@@ -103,6 +104,19 @@ impl<T: DeserializeOwned> PageSplitter<T> {
         }
     }
 
+    /// One list item at `pos`, decoded by the skimming deserializer (most of an item is
+    /// skipped).
+    fn item(&self, last: bool) -> Result<Step<T>, String> {
+        let slice = &self.buf[self.pos..];
+        match skim::from_slice_prefix::<T>(slice) {
+            // A number (or literal) ending exactly at the end of the data may go on.
+            Ok((_, end)) if end == slice.len() && !last => Ok(Step::NeedMore),
+            Ok((item, end)) => Ok(Step::Value(item, end)),
+            Err(e) if e.is_eof() && !last => Ok(Step::NeedMore),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     fn run(&mut self, last: bool) -> Result<(), String> {
         loop {
             let Some(b) = self.skip_ws() else { break };
@@ -177,7 +191,7 @@ impl<T: DeserializeOwned> PageSplitter<T> {
                         self.state = State::AfterValue;
                         continue;
                     }
-                    match self.value::<T>(last)? {
+                    match self.item(last)? {
                         Step::Value(item, n) => {
                             self.items.push(item);
                             self.pos += n;
