@@ -4,8 +4,10 @@
 //! Objects travel as `serde_json::Value`: the commands edit pod templates generically across
 //! kinds, and keeping unknown fields intact matters more than typed access.
 pub mod resources;
-mod skim;
+pub mod skim;
 mod stream;
+
+pub use stream::{ItemDecoder, Plain};
 
 use std::time::{Duration, Instant};
 
@@ -258,20 +260,35 @@ impl Cluster {
         kind: &ResourceKind,
         namespace: Option<&str>,
         query: &ListQuery<'_>,
-        mut each_page: impl FnMut(Vec<T>),
+        each_page: impl FnMut(Vec<T>),
+    ) -> Result<()> {
+        self.list_all_decoded(kind, namespace, query, Plain::<T>::default, each_page)
+            .await
+    }
+
+    /// [`Cluster::list_all_typed`] with a decoder of one's own, made anew for each page.
+    pub async fn list_all_decoded<D: ItemDecoder>(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        query: &ListQuery<'_>,
+        new_decoder: impl Fn() -> D,
+        mut each_page: impl FnMut(Vec<D::Item>),
     ) -> Result<()> {
         type PageTask<T> = AbortOnDrop<Result<(Vec<T>, ListMeta)>>;
         let start = |token: Option<&str>| {
             let this = self.clone();
             let path = list_path(kind, namespace, query, token);
             let plural = kind.plural;
+            let decoder = new_decoder();
             let (tx, rx) = tokio::sync::oneshot::channel::<String>();
-            let task = tokio::spawn(async move { this.stream_page::<T>(&path, plural, tx).await });
+            let task =
+                tokio::spawn(async move { this.stream_page(&path, plural, decoder, tx).await });
             (rx, AbortOnDrop(task))
         };
         // Pages in order, each with the early token its successor was started from (None while
         // that token is awaited, through `newest_token`, or never came).
-        let mut in_flight: std::collections::VecDeque<(PageTask<T>, Option<String>)> =
+        let mut in_flight: std::collections::VecDeque<(PageTask<D::Item>, Option<String>)> =
             std::collections::VecDeque::new();
         let (rx, task) = start(None);
         in_flight.push_back((task, None));
@@ -293,7 +310,10 @@ impl Cluster {
                 .await
                 .map_err(|e| Error::other(format!("listing {}: {e}", kind.plural)))??;
             each_page(items);
-            match (meta.continue_token.filter(|t| !t.is_empty()), started_next_from) {
+            match (
+                meta.continue_token.filter(|t| !t.is_empty()),
+                started_next_from,
+            ) {
                 (None, _) => return Ok(()),
                 (Some(t), Some(early)) if early == t => {}
                 (Some(t), _) => {
@@ -310,18 +330,22 @@ impl Cluster {
     /// GETs one LIST page and decodes it as it streams in, with the read retries of
     /// [`Cluster::send`] (a page that fails midway is fetched again from its start). Sends the
     /// continue token on `early` as soon as the list metadata is complete.
-    async fn stream_page<T: DeserializeOwned>(
+    async fn stream_page<D: ItemDecoder>(
         &self,
         path: &str,
         plural: &str,
+        decoder: D,
         early: tokio::sync::oneshot::Sender<String>,
-    ) -> Result<(Vec<T>, ListMeta)> {
+    ) -> Result<(Vec<D::Item>, ListMeta)> {
         let mut early = Some(early);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let started = Instant::now();
-            let outcome = self.stream_page_once::<T>(path, &mut early).await;
+            // A fresh decoder per attempt: a retried page starts over.
+            let outcome = self
+                .stream_page_once(path, decoder.clone(), &mut early)
+                .await;
             let retry_after = match outcome {
                 Ok(Ok((page, size))) => {
                     self.log(&Method::GET, path, Some(200), started, size);
@@ -364,13 +388,14 @@ impl Cluster {
     /// One attempt: `Ok(Ok(page, bytes))` on 2xx (the page may still fail to decode),
     /// `Ok(Err(status...))` on an error status, `Err` on a connection or transfer failure.
     #[allow(clippy::type_complexity)]
-    async fn stream_page_once<T: DeserializeOwned>(
+    async fn stream_page_once<D: ItemDecoder>(
         &self,
         path: &str,
+        decoder: D,
         early: &mut Option<tokio::sync::oneshot::Sender<String>>,
     ) -> std::result::Result<
         std::result::Result<
-            (std::result::Result<(Vec<T>, ListMeta), String>, usize),
+            (std::result::Result<(Vec<D::Item>, ListMeta), String>, usize),
             (StatusCode, http::HeaderMap, Bytes),
         >,
         String,
@@ -400,7 +425,7 @@ impl Cluster {
                 return Ok(Err((status, headers, bytes)));
             }
             let mut body = resp.into_body();
-            let mut splitter = stream::PageSplitter::<T>::new();
+            let mut splitter = stream::PageSplitter::new(decoder);
             let mut size = 0;
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| {

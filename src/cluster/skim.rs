@@ -79,6 +79,94 @@ pub fn skip_prefix(input: &[u8]) -> Result<usize> {
     Ok(de.pos)
 }
 
+/// Reads the object at the start of `input` key by key: `each` gets every key with its
+/// [`Field`], which it may decode or skip; a field it leaves alone is skipped. Returns the
+/// number of bytes the object took. For decoders whose choices depend on earlier fields.
+pub fn object_fields<'de>(
+    input: &'de [u8],
+    mut each: impl FnMut(&str, Field<'_, 'de>) -> Result<()>,
+) -> Result<usize> {
+    let mut de = Skim {
+        input,
+        pos: 0,
+        depth: 0,
+    };
+    if de.peek()? != b'{' {
+        return Err(syntax("expected an object", de.pos));
+    }
+    de.enter()?;
+    let mut first = true;
+    loop {
+        match de.peek()? {
+            b'}' if first => break,
+            _ if first => {}
+            b',' => de.pos += 1,
+            b'}' => break,
+            _ => return Err(syntax("expected ',' or '}' after an object entry", de.pos)),
+        }
+        first = false;
+        if de.peek()? != b'"' {
+            return Err(syntax("key must be a string", de.pos));
+        }
+        let key = de.string(KeyVisitor)?;
+        if de.peek()? != b':' {
+            return Err(syntax("expected ':'", de.pos));
+        }
+        de.pos += 1;
+        let mut consumed = false;
+        each(
+            &key,
+            Field {
+                de: &mut de,
+                consumed: &mut consumed,
+            },
+        )?;
+        if !consumed {
+            de.skip_value()?;
+        }
+    }
+    de.pos += 1;
+    de.depth -= 1;
+    Ok(de.pos)
+}
+
+/// The value of one key, for [`object_fields`].
+pub struct Field<'a, 'de> {
+    de: &'a mut Skim<'de>,
+    consumed: &'a mut bool,
+}
+
+impl<'de> Field<'_, 'de> {
+    pub fn decode<T: Deserialize<'de>>(self) -> Result<T> {
+        *self.consumed = true;
+        T::deserialize(&mut *self.de)
+    }
+
+    /// Skips the value and returns its bytes (to decode later with [`from_slice_prefix`]).
+    pub fn skip(self) -> Result<&'de [u8]> {
+        *self.consumed = true;
+        self.de.peek()?;
+        let start = self.de.pos;
+        self.de.skip_value()?;
+        Ok(&self.de.input[start..self.de.pos])
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v))
+    }
+}
+
 struct Skim<'de> {
     input: &'de [u8],
     pos: usize,
@@ -273,9 +361,10 @@ impl<'de> Skim<'de> {
                     self.pos += 1;
                 }
                 if self.pos == start + 1 && self.input[start] == b'-' {
-                    return Err(self.input.get(self.pos).map_or(SkimError::eof(), |_| {
-                        syntax("invalid number", self.pos)
-                    }));
+                    return Err(self
+                        .input
+                        .get(self.pos)
+                        .map_or(SkimError::eof(), |_| syntax("invalid number", self.pos)));
                 }
                 Ok(())
             }
@@ -286,7 +375,11 @@ impl<'de> Skim<'de> {
     fn skip_string(&mut self) -> Result<()> {
         let mut i = self.pos + 1;
         loop {
-            let Some(len) = self.input.get(i..).and_then(|rest| find_special(rest, false)) else {
+            let Some(len) = self
+                .input
+                .get(i..)
+                .and_then(|rest| find_special(rest, false))
+            else {
                 return Err(SkimError::eof());
             };
             i += len;
@@ -318,7 +411,8 @@ impl<'de> Skim<'de> {
                     in_string = inside >> 63 == 1;
                     if u64::from(close.count_ones()) < depth {
                         // The container cannot end in this block.
-                        depth = depth + u64::from(open.count_ones()) - u64::from(close.count_ones());
+                        depth =
+                            depth + u64::from(open.count_ones()) - u64::from(close.count_ones());
                         i += 64;
                         continue;
                     }
@@ -384,7 +478,8 @@ fn find_special(bytes: &[u8], control: bool) -> Option<usize> {
     let mut offset = 0;
     for chunk in &mut chunks {
         let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let mut m = below(w ^ (ONES * u64::from(b'"')), 1) | below(w ^ (ONES * u64::from(b'\\')), 1);
+        let mut m =
+            below(w ^ (ONES * u64::from(b'"')), 1) | below(w ^ (ONES * u64::from(b'\\')), 1);
         if control {
             m |= below(w, 0x20);
         }
@@ -627,7 +722,12 @@ impl<'de> MapAccess<'de> for Entries<'_, 'de> {
                     }
                 }
                 b'}' => return Ok(None),
-                _ => return Err(syntax("expected ',' or '}' after an object entry", self.de.pos)),
+                _ => {
+                    return Err(syntax(
+                        "expected ',' or '}' after an object entry",
+                        self.de.pos,
+                    ))
+                }
             }
         };
         match b {
@@ -669,7 +769,12 @@ impl<'de> SeqAccess<'de> for Elements<'_, 'de> {
                     }
                 }
                 b']' => return Ok(None),
-                _ => return Err(syntax("expected ',' or ']' after a list element", self.de.pos)),
+                _ => {
+                    return Err(syntax(
+                        "expected ',' or ']' after a list element",
+                        self.de.pos,
+                    ))
+                }
             }
         }
         seed.deserialize(&mut *self.de).map(Some)
@@ -711,7 +816,10 @@ mod tests {
             assert!(e.is_eof(), "{text:?} cut at {cut}: {e}");
             let first = prefix.iter().find(|b| !b.is_ascii_whitespace());
             if !matches!(first, Some(b'-' | b'0'..=b'9')) {
-                assert!(skip_prefix(prefix).unwrap_err().is_eof(), "skip {text:?} cut at {cut}");
+                assert!(
+                    skip_prefix(prefix).unwrap_err().is_eof(),
+                    "skip {text:?} cut at {cut}"
+                );
             }
         }
     }
@@ -770,6 +878,37 @@ mod tests {
             assert_eq!(n, text.len());
         }
         assert!(from_slice_prefix::<Meta>(br#"{"name":"a","name":"b"}"#).is_err());
+    }
+
+    #[test]
+    fn object_fields_decodes_skips_or_leaves_each_field() {
+        let text = r#"{"a":{"x":1},"b\u0062":[1,"]"],"c":"s","d":null} tail"#;
+        let mut seen = vec![];
+        let mut raw_b = None;
+        let n = object_fields(text.as_bytes(), |key, field| {
+            seen.push(key.to_string());
+            match key {
+                "a" => assert_eq!(field.decode::<Value>()?, serde_json::json!({"x": 1})),
+                "bb" => raw_b = Some(field.skip()?),
+                "c" => assert_eq!(field.decode::<String>()?, "s"),
+                _ => {}
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            &text[..n],
+            r#"{"a":{"x":1},"b\u0062":[1,"]"],"c":"s","d":null}"#
+        );
+        assert_eq!(seen, ["a", "bb", "c", "d"]);
+        assert_eq!(raw_b, Some(&br#"[1,"]"]"#[..]));
+        assert_eq!(object_fields(b"{}", |_, _| Ok(())).unwrap(), 2);
+        for bad in [&b"[1]"[..], b"{\"a\":1,}", b"{\"a\" 1}", b"{1:2}"] {
+            assert!(object_fields(bad, |_, _| Ok(())).is_err(), "{bad:?}");
+        }
+        assert!(object_fields(br#"{"a":[1,2"#, |_, _| Ok(()))
+            .unwrap_err()
+            .is_eof());
     }
 
     #[test]
@@ -845,7 +984,11 @@ mod tests {
                 })
                 .collect();
             for control in [false, true] {
-                assert_eq!(find_special(&bytes, control), naive(&bytes, control), "{bytes:?}");
+                assert_eq!(
+                    find_special(&bytes, control),
+                    naive(&bytes, control),
+                    "{bytes:?}"
+                );
             }
         }
     }

@@ -9,8 +9,38 @@
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 
-use super::skim;
+use super::skim::{self, SkimError};
 use super::ListMeta;
+
+/// How the items of one LIST page are decoded from their bytes. A decoder lives for one page,
+/// so it may keep state across that page's items (see `commands::audit`'s pod decoder).
+pub trait ItemDecoder: Clone + Send + 'static {
+    type Item: Send + 'static;
+    /// Decodes the item at the start of `input`; returns it with the number of bytes it took.
+    fn decode(&mut self, input: &[u8]) -> Result<(Self::Item, usize), SkimError>;
+}
+
+/// Decodes each item as `T` (only the fields `T` names; the rest is skipped).
+pub struct Plain<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Clone for Plain<T> {
+    fn clone(&self) -> Self {
+        Plain::default()
+    }
+}
+
+impl<T> Default for Plain<T> {
+    fn default() -> Self {
+        Plain(std::marker::PhantomData)
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> ItemDecoder for Plain<T> {
+    type Item = T;
+    fn decode(&mut self, input: &[u8]) -> Result<(T, usize), SkimError> {
+        skim::from_slice_prefix(input)
+    }
+}
 
 /// Bytes gathered before decoding (unless the body has ended).
 const BATCH: usize = 64 * 1024;
@@ -26,11 +56,12 @@ enum State {
 }
 
 /// Incremental decoder for `{"kind":..,"metadata":{..},"items":[{..},{..}]}`.
-pub struct PageSplitter<T> {
+pub struct PageSplitter<D: ItemDecoder> {
+    decoder: D,
     buf: Vec<u8>,
     pos: usize,
     state: State,
-    pub items: Vec<T>,
+    pub items: Vec<D::Item>,
     pub metadata: Option<ListMeta>,
 }
 
@@ -43,9 +74,10 @@ fn bad(e: serde_json::Error) -> String {
     e.to_string()
 }
 
-impl<T: DeserializeOwned> PageSplitter<T> {
-    pub fn new() -> Self {
+impl<D: ItemDecoder> PageSplitter<D> {
+    pub fn new(decoder: D) -> Self {
         PageSplitter {
+            decoder,
             buf: Vec::new(),
             pos: 0,
             state: State::Start,
@@ -66,7 +98,7 @@ impl<T: DeserializeOwned> PageSplitter<T> {
     }
 
     /// Ends the body: decodes what is left; errors when the JSON was cut short.
-    pub fn finish(mut self) -> Result<(Vec<T>, ListMeta), String> {
+    pub fn finish(mut self) -> Result<(Vec<D::Item>, ListMeta), String> {
         self.run(true)?;
         if self.state != State::Done {
             return Err("the list response ended early".into());
@@ -106,9 +138,9 @@ impl<T: DeserializeOwned> PageSplitter<T> {
 
     /// One list item at `pos`, decoded by the skimming deserializer (most of an item is
     /// skipped).
-    fn item(&self, last: bool) -> Result<Step<T>, String> {
+    fn item(&mut self, last: bool) -> Result<Step<D::Item>, String> {
         let slice = &self.buf[self.pos..];
-        match skim::from_slice_prefix::<T>(slice) {
+        match self.decoder.decode(slice) {
             // A number (or literal) ending exactly at the end of the data may go on.
             Ok((_, end)) if end == slice.len() && !last => Ok(Step::NeedMore),
             Ok((item, end)) => Ok(Step::Value(item, end)),
@@ -236,7 +268,7 @@ mod tests {
     use serde_json::Value;
 
     fn split(body: &str, chunk: usize) -> Result<(Vec<Value>, ListMeta), String> {
-        let mut s = PageSplitter::<Value>::new();
+        let mut s = PageSplitter::new(Plain::<Value>::default());
         for c in body.as_bytes().chunks(chunk) {
             s.feed(c)?;
         }
