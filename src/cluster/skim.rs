@@ -162,6 +162,9 @@ impl<'de> Visitor<'de> for KeyVisitor {
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
         Ok(std::borrow::Cow::Borrowed(v))
     }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_owned()))
+    }
     fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
         Ok(std::borrow::Cow::Owned(v))
     }
