@@ -4,7 +4,10 @@
 //! Objects travel as `serde_json::Value`: the commands edit pod templates generically across
 //! kinds, and keeping unknown fields intact matters more than typed access.
 pub mod resources;
+pub mod skim;
 mod stream;
+
+pub use stream::{ItemDecoder, Plain};
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,9 @@ pub use resources::ResourceKind;
 
 /// Page size for LIST calls: big enough for few round trips, small enough for bounded memory.
 pub const PAGE_SIZE: u32 = 500;
+/// LIST pages of one kind requested ahead of the one being consumed (see
+/// [`Cluster::list_all_typed`]).
+const PAGES_IN_FLIGHT: usize = 4;
 /// Attempts for an idempotent read before giving up.
 const READ_ATTEMPTS: u32 = 5;
 
@@ -184,6 +190,13 @@ impl Cluster {
         }
         // Our own retry policy (reads only, Retry-After honoured) replaces kube's.
         config.default_retry = false;
+        // A plain-HTTP server (kubectl proxy, a local test server) needs no trust store, but
+        // without roots of its own kube loads the OS's: about 4 ms of PEM parsing per start.
+        if config.cluster_url.scheme() == Some(&http::uri::Scheme::HTTP)
+            && config.root_cert.is_none()
+        {
+            config.root_cert = Some(Vec::new());
+        }
         let namespace_explicit = global.namespace.is_some();
         let namespace = global
             .namespace
@@ -238,59 +251,103 @@ impl Cluster {
     /// allocating), and streams it: items are cut out of the response as it arrives and decoded
     /// one by one, so no page is ever held whole in memory.
     ///
-    /// Pages are pipelined: the next page is requested as soon as the current one's continue
-    /// token has arrived (the API server writes the list metadata ahead of the items), so its
-    /// transfer and decoding overlap with the current page's. At most two pages are in flight.
+    /// Pages are pipelined: the next page is requested as soon as the previous one's continue
+    /// token has arrived (the API server writes the list metadata ahead of the items), so
+    /// transfers and decoding overlap. At most [`PAGES_IN_FLIGHT`] pages are in flight; pages
+    /// are handed to `each_page` in order. If a page's complete metadata disagrees with its
+    /// early token, the pages started from that token are dropped and the listing follows the
+    /// complete metadata.
     pub async fn list_all_typed<T: DeserializeOwned + Send + 'static>(
         &self,
         kind: &ResourceKind,
         namespace: Option<&str>,
         query: &ListQuery<'_>,
-        mut each_page: impl FnMut(Vec<T>),
+        each_page: impl FnMut(Vec<T>),
     ) -> Result<()> {
+        self.list_all_decoded(kind, namespace, query, Plain::<T>::default, each_page)
+            .await
+    }
+
+    /// [`Cluster::list_all_typed`] with a decoder of one's own, made anew for each page.
+    pub async fn list_all_decoded<D: ItemDecoder>(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        query: &ListQuery<'_>,
+        new_decoder: impl Fn() -> D,
+        mut each_page: impl FnMut(Vec<D::Item>),
+    ) -> Result<()> {
+        type PageTask<T> = AbortOnDrop<Result<(Vec<T>, ListMeta)>>;
         let start = |token: Option<&str>| {
             let this = self.clone();
             let path = list_path(kind, namespace, query, token);
             let plural = kind.plural;
+            let decoder = new_decoder();
             let (tx, rx) = tokio::sync::oneshot::channel::<String>();
-            let task = tokio::spawn(async move { this.stream_page::<T>(&path, plural, tx).await });
+            let task =
+                tokio::spawn(async move { this.stream_page(&path, plural, decoder, tx).await });
             (rx, AbortOnDrop(task))
         };
-        let mut current = start(None);
+        // Pages in order, each with the early token its successor was started from (None while
+        // that token is awaited, through `newest_token`, or never came).
+        let mut in_flight: std::collections::VecDeque<(PageTask<D::Item>, Option<String>)> =
+            std::collections::VecDeque::new();
+        let (rx, task) = start(None);
+        in_flight.push_back((task, None));
+        let mut newest_token = Some(rx);
         loop {
-            let (token_rx, mut task) = current;
-            // The early token (None when the page has none, or failed before it arrived).
-            let early = token_rx.await.ok();
-            let next = early.as_deref().map(|t| start(Some(t)));
+            while in_flight.len() < PAGES_IN_FLIGHT {
+                let Some(rx) = newest_token.take() else { break };
+                // Err: the newest page has no next page, or failed before its token arrived.
+                let Ok(token) = rx.await else { break };
+                let (rx, next) = start(Some(&token));
+                in_flight.back_mut().expect("the newest page").1 = Some(token);
+                in_flight.push_back((next, None));
+                newest_token = Some(rx);
+            }
+            let Some((mut task, started_next_from)) = in_flight.pop_front() else {
+                return Ok(());
+            };
             let (items, meta) = (&mut task.0)
                 .await
                 .map_err(|e| Error::other(format!("listing {}: {e}", kind.plural)))??;
             each_page(items);
-            let token = meta.continue_token.filter(|t| !t.is_empty());
-            current = match (next, token) {
-                (_, None) => return Ok(()),
-                (Some(n), Some(t)) if early.as_deref() == Some(t.as_str()) => n,
-                // The early token was missing or different: follow the complete metadata.
-                (_, Some(t)) => start(Some(&t)),
-            };
+            match (
+                meta.continue_token.filter(|t| !t.is_empty()),
+                started_next_from,
+            ) {
+                (None, _) => return Ok(()),
+                (Some(t), Some(early)) if early == t => {}
+                (Some(t), _) => {
+                    // The successor was started from another token, or not at all.
+                    in_flight.clear();
+                    let (rx, next) = start(Some(&t));
+                    in_flight.push_back((next, None));
+                    newest_token = Some(rx);
+                }
+            }
         }
     }
 
     /// GETs one LIST page and decodes it as it streams in, with the read retries of
     /// [`Cluster::send`] (a page that fails midway is fetched again from its start). Sends the
     /// continue token on `early` as soon as the list metadata is complete.
-    async fn stream_page<T: DeserializeOwned>(
+    async fn stream_page<D: ItemDecoder>(
         &self,
         path: &str,
         plural: &str,
+        decoder: D,
         early: tokio::sync::oneshot::Sender<String>,
-    ) -> Result<(Vec<T>, ListMeta)> {
+    ) -> Result<(Vec<D::Item>, ListMeta)> {
         let mut early = Some(early);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let started = Instant::now();
-            let outcome = self.stream_page_once::<T>(path, &mut early).await;
+            // A fresh decoder per attempt: a retried page starts over.
+            let outcome = self
+                .stream_page_once(path, decoder.clone(), &mut early)
+                .await;
             let retry_after = match outcome {
                 Ok(Ok((page, size))) => {
                     self.log(&Method::GET, path, Some(200), started, size);
@@ -333,13 +390,14 @@ impl Cluster {
     /// One attempt: `Ok(Ok(page, bytes))` on 2xx (the page may still fail to decode),
     /// `Ok(Err(status...))` on an error status, `Err` on a connection or transfer failure.
     #[allow(clippy::type_complexity)]
-    async fn stream_page_once<T: DeserializeOwned>(
+    async fn stream_page_once<D: ItemDecoder>(
         &self,
         path: &str,
+        decoder: D,
         early: &mut Option<tokio::sync::oneshot::Sender<String>>,
     ) -> std::result::Result<
         std::result::Result<
-            (std::result::Result<(Vec<T>, ListMeta), String>, usize),
+            (std::result::Result<(Vec<D::Item>, ListMeta), String>, usize),
             (StatusCode, http::HeaderMap, Bytes),
         >,
         String,
@@ -369,7 +427,7 @@ impl Cluster {
                 return Ok(Err((status, headers, bytes)));
             }
             let mut body = resp.into_body();
-            let mut splitter = stream::PageSplitter::<T>::new();
+            let mut splitter = stream::PageSplitter::new(decoder);
             let mut size = 0;
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| {

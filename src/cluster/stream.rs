@@ -9,10 +9,44 @@
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 
+use super::skim::{self, SkimError};
 use super::ListMeta;
 
-/// Bytes gathered before decoding (unless the body has ended).
+/// How the items of one LIST page are decoded from their bytes. A decoder lives for one page,
+/// so it may keep state across that page's items (see `commands::audit`'s pod decoder).
+pub trait ItemDecoder: Clone + Send + 'static {
+    type Item: Send + 'static;
+    /// Decodes the item at the start of `input`; returns it with the number of bytes it took.
+    fn decode(&mut self, input: &[u8]) -> Result<(Self::Item, usize), SkimError>;
+}
+
+/// Decodes each item as `T` (only the fields `T` names; the rest is skipped).
+pub struct Plain<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Clone for Plain<T> {
+    fn clone(&self) -> Self {
+        Plain::default()
+    }
+}
+
+impl<T> Default for Plain<T> {
+    fn default() -> Self {
+        Plain(std::marker::PhantomData)
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> ItemDecoder for Plain<T> {
+    type Item = T;
+    fn decode(&mut self, input: &[u8]) -> Result<(T, usize), SkimError> {
+        skim::from_slice_prefix(input)
+    }
+}
+
+/// Bytes gathered before decoding (unless the body has ended): a value cut by the end of the
+/// data is decoded again once more has come, so decoding waits for this much.
 const BATCH: usize = 64 * 1024;
+/// The slice of the next chunk first used to finish a value cut by the end of a chunk.
+const COMPLETE: usize = 16 * 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -25,11 +59,12 @@ enum State {
 }
 
 /// Incremental decoder for `{"kind":..,"metadata":{..},"items":[{..},{..}]}`.
-pub struct PageSplitter<T> {
+pub struct PageSplitter<D: ItemDecoder> {
+    decoder: D,
     buf: Vec<u8>,
     pos: usize,
     state: State,
-    pub items: Vec<T>,
+    pub items: Vec<D::Item>,
     pub metadata: Option<ListMeta>,
 }
 
@@ -42,9 +77,10 @@ fn bad(e: serde_json::Error) -> String {
     e.to_string()
 }
 
-impl<T: DeserializeOwned> PageSplitter<T> {
-    pub fn new() -> Self {
+impl<D: ItemDecoder> PageSplitter<D> {
+    pub fn new(decoder: D) -> Self {
         PageSplitter {
+            decoder,
             buf: Vec::new(),
             pos: 0,
             state: State::Start,
@@ -54,27 +90,75 @@ impl<T: DeserializeOwned> PageSplitter<T> {
     }
 
     /// Feeds the next chunk of the body. Errors on malformed JSON or an item that does not decode.
+    ///
+    /// Items are decoded straight from the chunk where they lie whole in it; only a value cut by
+    /// the end of a chunk is copied, and completed from the next chunk a slice at a time.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
-        self.buf.extend_from_slice(chunk);
         // Decode early while the metadata is missing (the caller wants the continue token).
-        if self.buf.len() - self.pos >= BATCH || (self.metadata.is_none() && self.items.is_empty())
-        {
-            self.run(false)?;
+        let eager = self.metadata.is_none() && self.items.is_empty();
+        let mut rest = chunk;
+        if !self.buf.is_empty() {
+            let held = self.buf.len();
+            // Enough of the chunk to finish a typical item; more if that was not enough.
+            let take = if rest.len() >= BATCH {
+                COMPLETE
+            } else {
+                rest.len()
+            };
+            self.buf.extend_from_slice(&rest[..take]);
+            if self.buf.len() < BATCH && !eager && take == rest.len() {
+                return Ok(());
+            }
+            self.run_buffered()?;
+            let used = held + take - self.buf.len();
+            if used < held {
+                // The held value is still unfinished: go on gathering the whole chunk.
+                self.buf.extend_from_slice(&rest[take..]);
+                if take < rest.len() {
+                    self.run_buffered()?;
+                }
+                return Ok(());
+            }
+            // What is left in the buffer is the end of the slice taken from the chunk: drop it
+            // and decode from the chunk itself.
+            rest = &rest[used - held..];
+            self.buf.clear();
         }
+        if rest.len() < BATCH && !eager {
+            self.buf.extend_from_slice(rest);
+            return Ok(());
+        }
+        self.pos = 0;
+        self.run(rest, false)?;
+        self.buf.extend_from_slice(&rest[self.pos..]);
+        self.pos = 0;
         Ok(())
     }
 
+    /// Runs over the buffer and drops what was decoded from it.
+    fn run_buffered(&mut self) -> Result<(), String> {
+        let buf = std::mem::take(&mut self.buf);
+        self.pos = 0;
+        let outcome = self.run(&buf, false);
+        self.buf = buf;
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        outcome
+    }
+
     /// Ends the body: decodes what is left; errors when the JSON was cut short.
-    pub fn finish(mut self) -> Result<(Vec<T>, ListMeta), String> {
-        self.run(true)?;
+    pub fn finish(mut self) -> Result<(Vec<D::Item>, ListMeta), String> {
+        let buf = std::mem::take(&mut self.buf);
+        self.pos = 0;
+        self.run(&buf, true)?;
         if self.state != State::Done {
             return Err("the list response ended early".into());
         }
         Ok((self.items, self.metadata.unwrap_or_default()))
     }
 
-    fn skip_ws(&mut self) -> Option<u8> {
-        while let Some(&b) = self.buf.get(self.pos) {
+    fn skip_ws(&mut self, data: &[u8]) -> Option<u8> {
+        while let Some(&b) = data.get(self.pos) {
             if !b.is_ascii_whitespace() {
                 return Some(b);
             }
@@ -84,8 +168,8 @@ impl<T: DeserializeOwned> PageSplitter<T> {
     }
 
     /// One JSON value at `pos`; NeedMore when it may continue past the data received so far.
-    fn value<V: DeserializeOwned>(&self, last: bool) -> Result<Step<V>, String> {
-        let slice = &self.buf[self.pos..];
+    fn value<V: DeserializeOwned>(&self, data: &[u8], last: bool) -> Result<Step<V>, String> {
+        let slice = &data[self.pos..];
         let mut it = serde_json::Deserializer::from_slice(slice).into_iter::<V>();
         match it.next() {
             Some(Ok(v)) => {
@@ -103,9 +187,24 @@ impl<T: DeserializeOwned> PageSplitter<T> {
         }
     }
 
-    fn run(&mut self, last: bool) -> Result<(), String> {
+    /// One list item at `pos`, decoded by the skimming deserializer (most of an item is
+    /// skipped).
+    fn item(&mut self, data: &[u8], last: bool) -> Result<Step<D::Item>, String> {
+        let slice = &data[self.pos..];
+        match self.decoder.decode(slice) {
+            // A number (or literal) ending exactly at the end of the data may go on.
+            Ok((_, end)) if end == slice.len() && !last => Ok(Step::NeedMore),
+            Ok((item, end)) => Ok(Step::Value(item, end)),
+            Err(e) if e.is_eof() && !last => Ok(Step::NeedMore),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Runs the state machine over `data` from `pos`; `pos` ends at the first byte not yet
+    /// decoded (the start of a value cut by the end of `data`).
+    fn run(&mut self, data: &[u8], last: bool) -> Result<(), String> {
         loop {
-            let Some(b) = self.skip_ws() else { break };
+            let Some(b) = self.skip_ws(data) else { break };
             match self.state {
                 State::Start => {
                     if b != b'{' {
@@ -123,14 +222,14 @@ impl<T: DeserializeOwned> PageSplitter<T> {
                     // The key, the colon and (unless it is `items`) the whole value in one go,
                     // so an incomplete pair is simply read again from its key.
                     let start = self.pos;
-                    let key: String = match self.value(last)? {
+                    let key: String = match self.value(data, last)? {
                         Step::Value(k, n) => {
                             self.pos += n;
                             k
                         }
                         Step::NeedMore => break,
                     };
-                    match self.skip_ws() {
+                    match self.skip_ws(data) {
                         Some(b':') => self.pos += 1,
                         Some(_) => return Err("expected ':' in the list response".into()),
                         None => {
@@ -138,7 +237,7 @@ impl<T: DeserializeOwned> PageSplitter<T> {
                             break;
                         }
                     }
-                    let Some(v) = self.skip_ws() else {
+                    let Some(v) = self.skip_ws(data) else {
                         self.pos = start;
                         break;
                     };
@@ -148,7 +247,7 @@ impl<T: DeserializeOwned> PageSplitter<T> {
                         continue;
                     }
                     let done = if key == "metadata" {
-                        match self.value::<ListMeta>(last)? {
+                        match self.value::<ListMeta>(data, last)? {
                             Step::Value(m, n) => {
                                 self.metadata = Some(m);
                                 self.pos += n;
@@ -157,7 +256,7 @@ impl<T: DeserializeOwned> PageSplitter<T> {
                             Step::NeedMore => false,
                         }
                     } else {
-                        match self.value::<IgnoredAny>(last)? {
+                        match self.value::<IgnoredAny>(data, last)? {
                             Step::Value(_, n) => {
                                 self.pos += n;
                                 true
@@ -177,7 +276,7 @@ impl<T: DeserializeOwned> PageSplitter<T> {
                         self.state = State::AfterValue;
                         continue;
                     }
-                    match self.value::<T>(last)? {
+                    match self.item(data, last)? {
                         Step::Value(item, n) => {
                             self.items.push(item);
                             self.pos += n;
@@ -207,11 +306,6 @@ impl<T: DeserializeOwned> PageSplitter<T> {
                 }
             }
         }
-        // Drop what is decoded; keep the value being received.
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
         Ok(())
     }
 }
@@ -222,7 +316,7 @@ mod tests {
     use serde_json::Value;
 
     fn split(body: &str, chunk: usize) -> Result<(Vec<Value>, ListMeta), String> {
-        let mut s = PageSplitter::<Value>::new();
+        let mut s = PageSplitter::new(Plain::<Value>::default());
         for c in body.as_bytes().chunks(chunk) {
             s.feed(c)?;
         }
@@ -250,6 +344,46 @@ mod tests {
         }
         let full: Value = serde_json::from_str(body).unwrap();
         assert_eq!(full["items"].as_array().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn big_chunks_decode_in_place_and_values_cut_between_them_are_completed() {
+        // Items of every size around the thresholds, some bigger than the slice first taken to
+        // complete a cut value, and strings that look like structure.
+        let mut items = Vec::new();
+        for i in 0..400usize {
+            let len = [10, 900, 5_000, COMPLETE - 3, COMPLETE + 7, 40_000][i % 6] + i;
+            items.push(serde_json::json!({"i": i, "pad": "]}\\\"x".repeat(len / 5)}));
+        }
+        let body =
+            serde_json::json!({"kind": "List", "metadata": {"continue": "c"}, "items": items})
+                .to_string();
+        let sizes: &[&[usize]] = &[
+            &[BATCH - 1],
+            &[BATCH],
+            &[BATCH + 1],
+            &[70_000],
+            &[131_072],
+            &[250_000],
+            &[100, 200_000, 3, BATCH, 17],
+            &[COMPLETE, BATCH * 3, 1],
+        ];
+        for pattern in sizes {
+            let mut s = PageSplitter::new(Plain::<Value>::default());
+            let mut at = 0;
+            for size in pattern.iter().cycle() {
+                if at == body.len() {
+                    break;
+                }
+                let end = (at + size).min(body.len());
+                s.feed(&body.as_bytes()[at..end]).unwrap();
+                at = end;
+            }
+            let (got, meta) = s.finish().unwrap();
+            assert_eq!(meta.continue_token.as_deref(), Some("c"), "{pattern:?}");
+            assert_eq!(got.len(), items.len(), "{pattern:?}");
+            assert!(got.iter().eq(items.iter()), "{pattern:?}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::cli::{AuditArgs, GlobalOpts};
 use crate::cluster::resources::{EVENT, POD_BEARING, SECRET, SERVICE_ACCOUNT};
 use crate::cluster::{Cluster, ListQuery, ResourceKind};
 use crate::commands::audit_deep;
+use crate::commands::pod_pages::PodPageDecoder;
 use crate::domain::docker_config::{parse_pull_secret, DockerConfig};
 use crate::domain::policy::Policy;
 use crate::domain::rules::{
@@ -417,11 +418,13 @@ async fn read_context(
                 // memory follows the number of controllers, not of pods; `workload::fold`
                 // gives the same result as with every pod listed.
                 let mut owners_seen: HashMap<(String, String, String), usize> = HashMap::new();
+                let is_pod = kind.kind == "Pod";
                 cluster
-                    .list_all_typed(
+                    .list_all_decoded(
                         kind,
                         ns,
                         &query,
+                        || PodPageDecoder::new(is_pod),
                         |page: Vec<workload::typed::PodBearing>| {
                             progress.add(page.len());
                             for obj in page {

@@ -6,6 +6,7 @@ pub mod completion;
 pub mod create_secret;
 pub mod inspect;
 pub mod patch;
+mod pod_pages;
 
 use std::process::ExitCode;
 
