@@ -1,8 +1,8 @@
 //! A serde `Deserializer` for the items of LIST pages that skims. What the target type asks for
 //! is parsed strictly; every value it ignores (most of a Pod: managedFields, volumes, env,
 //! resources, conditions…) is skipped 64 bytes at a time, counting brackets outside strings,
-//! instead of being parsed token by token. On a realistic Pod list this decodes about four
-//! times fewer instructions per byte than `serde_json` with `IgnoredAny`.
+//! instead of being parsed token by token. With it, `audit -A` of 10,000 synthesized pods went
+//! from 1.26 G to 0.81 G instructions (callgrind) against `serde_json` with `IgnoredAny`.
 //!
 //! Skipped values are checked for closed strings and balanced brackets only, not for the whole
 //! JSON grammar (a `{` closed by `]` inside an ignored value goes unnoticed): they come from the
