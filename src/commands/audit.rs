@@ -201,13 +201,17 @@ pub async fn run(global: &GlobalOpts, args: AuditArgs) -> Result<Outcome> {
         let text = report.render(args.output, output::use_colour())?;
         output::write_stdout(&text)?;
     }
-    Ok(if !report.complete {
+    let outcome = if !report.complete {
         Outcome::Incomplete
     } else if report.fails(args.fail_on) {
         Outcome::Findings
     } else {
         Outcome::Success
-    })
+    };
+    // The process exits next: freeing the findings of a large cluster one by one only costs
+    // time (milliseconds at 10,000 pods).
+    std::mem::forget(report);
+    Ok(outcome)
 }
 
 /// `output::to_kubectl_json` (4-space pretty JSON and a newline) written through a buffer.
@@ -674,14 +678,71 @@ fn pull_secret_uses<'a>(inv: &'a Inventory, w: &Workload) -> Vec<PullSecretUse<'
 }
 
 fn build_report(
-    mut inv: Inventory,
+    inv: Inventory,
     policy: &Policy,
     deep: Option<&audit_deep::DeepScan>,
 ) -> AuditReport {
+    // Workloads are judged independently: on large clusters, in contiguous chunks on every
+    // core, merged back in order (the report is the same as from one thread).
+    let threads = if inv.workloads.len() >= PARALLEL_REPORT_MIN {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    } else {
+        1
+    };
+    build_report_on(inv, policy, deep, threads)
+}
+
+fn build_report_on(
+    mut inv: Inventory,
+    policy: &Policy,
+    deep: Option<&audit_deep::DeepScan>,
+    threads: usize,
+) -> AuditReport {
     let workloads = workload::fold(std::mem::take(&mut inv.workloads));
+    let chunk_len = workloads.len().div_ceil(threads).max(1);
+    let inv_ref = &inv;
+    let parts: Vec<(BTreeMap<String, Vec<WorkloadRef>>, Vec<Finding>)> = if threads > 1 {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = workloads
+                .chunks(chunk_len)
+                .map(|chunk| scope.spawn(move || judge_workloads(chunk, inv_ref, policy, deep)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    } else {
+        vec![judge_workloads(&workloads, inv_ref, policy, deep)]
+    };
     let mut findings: Vec<Finding> = Vec::new();
     let mut images: BTreeMap<String, Vec<WorkloadRef>> = BTreeMap::new();
-    for w in &workloads {
+    for (part_images, part_findings) in parts {
+        for (image, refs) in part_images {
+            images.entry(image).or_default().extend(refs);
+        }
+        findings.extend(part_findings);
+    }
+    let mut errors = inv.errors;
+    if let Some(d) = deep {
+        errors.extend(d.errors());
+    }
+    AuditReport::new(workloads.len(), images, findings, errors)
+}
+
+/// Workloads on clusters at least this large are judged on several threads.
+const PARALLEL_REPORT_MIN: usize = 512;
+
+/// The images and findings of `workloads`, in their order.
+fn judge_workloads(
+    workloads: &[Workload],
+    inv: &Inventory,
+    policy: &Policy,
+    deep: Option<&audit_deep::DeepScan>,
+) -> (BTreeMap<String, Vec<WorkloadRef>>, Vec<Finding>) {
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut images: BTreeMap<String, Vec<WorkloadRef>> = BTreeMap::new();
+    for w in workloads {
         for c in &w.containers {
             images
                 .entry(c.image.clone())
@@ -756,9 +817,53 @@ fn build_report(
             findings.extend(d.findings(w, policy));
         }
     }
-    let mut errors = inv.errors;
-    if let Some(d) = deep {
-        errors.extend(d.errors());
+    (images, findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_report_is_the_same_from_one_thread_or_several() {
+        let inventory = || {
+            let mut inv = Inventory::default();
+            for i in 0..700 {
+                let image = match i % 4 {
+                    0 => "nginx".to_string(),
+                    1 => format!("registry.example.com/team/app-{}:1.{i}", i % 7),
+                    2 => "Bad Image".to_string(),
+                    _ => format!("docker.io/someone/tool:v{}", i % 3),
+                };
+                let mut pod = json!({
+                    "metadata": {"name": format!("w{i}"), "namespace": format!("ns{}", i % 5)},
+                    "spec": {"containers": [{"name": "c", "image": image}],
+                             "imagePullSecrets": [{"name": format!("s{}", i % 3)}]}
+                });
+                if i % 9 == 0 {
+                    pod["status"] = json!({"containerStatuses": [{"name": "c", "image": image,
+                        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "denied"}}}]});
+                }
+                inv.workloads
+                    .push(workload::extract("Pod", &pod, "ctx", "default").unwrap());
+            }
+            inv
+        };
+        let policy = Policy::default();
+        let one = build_report_on(inventory(), &policy, None, 1);
+        for threads in [2, 3, 8] {
+            let many = build_report_on(inventory(), &policy, None, threads);
+            let (a, b) = (
+                serde_json::to_string(&one).unwrap(),
+                serde_json::to_string(&many).unwrap(),
+            );
+            assert!(
+                a.len() > 100_000,
+                "a report with findings: {} bytes",
+                a.len()
+            );
+            assert!(a == b, "{threads} threads give another report");
+        }
     }
-    AuditReport::new(workloads.len(), images, findings, errors)
 }
