@@ -5,7 +5,7 @@
 //! kinds, and keeping unknown fields intact matters more than typed access.
 pub mod resources;
 pub mod skim;
-mod stream;
+pub(crate) mod stream;
 
 pub use stream::{ItemDecoder, Plain};
 

@@ -191,9 +191,12 @@ impl<D: ItemDecoder> PageSplitter<D> {
     /// skipped).
     fn item(&mut self, data: &[u8], last: bool) -> Result<Step<D::Item>, String> {
         let slice = &data[self.pos..];
+        // Only a number or literal ending exactly at the end of the data may go on; an object,
+        // array or string is complete at its closing byte. It must not be decoded twice: a
+        // decoder keeps state across a page's items.
+        let self_delimited = matches!(slice.first(), Some(b'{' | b'[' | b'"'));
         match self.decoder.decode(slice) {
-            // A number (or literal) ending exactly at the end of the data may go on.
-            Ok((_, end)) if end == slice.len() && !last => Ok(Step::NeedMore),
+            Ok((_, end)) if end == slice.len() && !last && !self_delimited => Ok(Step::NeedMore),
             Ok((item, end)) => Ok(Step::Value(item, end)),
             Err(e) if e.is_eof() && !last => Ok(Step::NeedMore),
             Err(e) => Err(e.to_string()),

@@ -100,6 +100,7 @@ impl ItemDecoder for PodPageDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::stream::PageSplitter;
     use serde_json::{json, Value};
 
     fn pod(name: &str, owner: Option<&str>, state: Value) -> Value {
@@ -171,6 +172,36 @@ mod tests {
         // A fresh decoder (a new page, or a retried one) decodes the first pod of an owner whole.
         let out = decode_page(&mut PodPageDecoder::new(true), &pods[1..2]);
         assert_eq!(image(&out[0]), Some("img-a2"));
+    }
+
+    #[test]
+    fn an_item_ending_exactly_at_a_chunk_end_is_decoded_once() {
+        // The items come before the list metadata, so the splitter decodes from the very
+        // first chunk; a pod that ends exactly where a chunk ends must keep its containers
+        // (its owner must not count as decoded by a decode the splitter threw away).
+        let running = json!({"running": {}});
+        let pods = [
+            pod("a1", Some("rs-a"), running.clone()),
+            pod("a2", Some("rs-a"), running.clone()),
+            pod("a3", Some("rs-a"), running),
+        ];
+        let first = pods[0].to_string();
+        let body = format!(
+            r#"{{"items":[{},{},{}],"metadata":{{}}}}"#,
+            first, pods[1], pods[2]
+        );
+        let cut = r#"{"items":["#.len() + first.len();
+        for cuts in [vec![cut], vec![cut - 1, cut], vec![cut, cut + 1]] {
+            let mut splitter = PageSplitter::new(PodPageDecoder::new(true));
+            let mut at = 0;
+            for c in cuts.iter().copied().chain([body.len()]) {
+                splitter.feed(&body.as_bytes()[at..c]).unwrap();
+                at = c;
+            }
+            let (items, _) = splitter.finish().unwrap();
+            let images: Vec<_> = items.iter().map(image).collect();
+            assert_eq!(images, [Some("img-a1"), None, None], "cuts {cuts:?}");
+        }
     }
 
     #[test]
