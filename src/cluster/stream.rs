@@ -16,8 +16,10 @@ use super::ListMeta;
 /// so it may keep state across that page's items (see `commands::audit`'s pod decoder).
 pub trait ItemDecoder: Clone + Send + 'static {
     type Item: Send + 'static;
-    /// Decodes the item at the start of `input`; returns it with the number of bytes it took.
-    fn decode(&mut self, input: &[u8]) -> Result<(Self::Item, usize), SkimError>;
+    /// Decodes the item at the start of `input`, the page's `index`th item; returns it with
+    /// the number of bytes it took. Called once per item, in order (a failed decode is retried
+    /// with more bytes).
+    fn decode(&mut self, input: &[u8], index: usize) -> Result<(Self::Item, usize), SkimError>;
 }
 
 /// Decodes each item as `T` (only the fields `T` names; the rest is skipped).
@@ -37,7 +39,7 @@ impl<T> Default for Plain<T> {
 
 impl<T: DeserializeOwned + Send + 'static> ItemDecoder for Plain<T> {
     type Item = T;
-    fn decode(&mut self, input: &[u8]) -> Result<(T, usize), SkimError> {
+    fn decode(&mut self, input: &[u8], _index: usize) -> Result<(T, usize), SkimError> {
         skim::from_slice_prefix(input)
     }
 }
@@ -195,7 +197,7 @@ impl<D: ItemDecoder> PageSplitter<D> {
         // array or string is complete at its closing byte. It must not be decoded twice: a
         // decoder keeps state across a page's items.
         let self_delimited = matches!(slice.first(), Some(b'{' | b'[' | b'"'));
-        match self.decoder.decode(slice) {
+        match self.decoder.decode(slice, self.items.len()) {
             Ok((_, end)) if end == slice.len() && !last && !self_delimited => Ok(Step::NeedMore),
             Ok((item, end)) => Ok(Step::Value(item, end)),
             Err(e) if e.is_eof() && !last => Ok(Step::NeedMore),
@@ -281,6 +283,11 @@ impl<D: ItemDecoder> PageSplitter<D> {
                     }
                     match self.item(data, last)? {
                         Step::Value(item, n) => {
+                            if self.items.is_empty() {
+                                // Pages are full but the last: growing item by item would copy
+                                // the page's items over and over.
+                                self.items.reserve(super::PAGE_SIZE as usize);
+                            }
                             self.items.push(item);
                             self.pos += n;
                             self.state = State::ItemSep;

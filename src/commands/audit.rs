@@ -17,7 +17,7 @@ use crate::cli::{AuditArgs, GlobalOpts};
 use crate::cluster::resources::{EVENT, POD_BEARING, SECRET, SERVICE_ACCOUNT};
 use crate::cluster::{Cluster, ListQuery, ResourceKind};
 use crate::commands::audit_deep;
-use crate::commands::pod_pages::PodPageDecoder;
+use crate::commands::pod_pages::{PodItem, PodPageDecoder};
 use crate::domain::docker_config::{parse_pull_secret, DockerConfig};
 use crate::domain::policy::Policy;
 use crate::domain::rules::{
@@ -429,14 +429,28 @@ async fn read_context(
                         ns,
                         &query,
                         || PodPageDecoder::new(is_pod),
-                        |page: Vec<workload::typed::PodBearing>| {
+                        |page: Vec<PodItem>| {
                             progress.add(page.len());
-                            for obj in page {
+                            // Per item of the page: the workload its owner's pods fold into.
+                            let mut owner_slots: Vec<Option<usize>> =
+                                Vec::with_capacity(page.len());
+                            for PodItem { pod, repeat_of } in page {
+                                if let Some(&Some(first)) =
+                                    repeat_of.and_then(|i| owner_slots.get(i))
+                                {
+                                    // What extract_typed and the match below would do with
+                                    // it: one more pod, no failures, for the same owner.
+                                    inv.workloads[first].pod_count += 1;
+                                    owner_slots.push(Some(first));
+                                    continue;
+                                }
                                 let Some(mut w) =
-                                    workload::extract_typed(kind.kind, obj, &ctx, &default_ns)
+                                    workload::extract_typed(kind.kind, pod, &ctx, &default_ns)
                                 else {
+                                    owner_slots.push(None);
                                     continue;
                                 };
+                                let mut slot = None;
                                 if kind.kind == "Pod" {
                                     if let Some(o) = &w.owner {
                                         let key =
@@ -444,18 +458,22 @@ async fn read_context(
                                         match owners_seen.get(&key) {
                                             Some(&first) if w.failures.is_empty() => {
                                                 inv.workloads[first].pod_count += w.pod_count;
+                                                owner_slots.push(Some(first));
                                                 continue;
                                             }
-                                            Some(_) => {
+                                            Some(&first) => {
+                                                slot = Some(first);
                                                 w.containers.clear();
                                                 w.pull_secrets.clear();
                                             }
                                             None => {
+                                                slot = Some(inv.workloads.len());
                                                 owners_seen.insert(key, inv.workloads.len());
                                             }
                                         }
                                     }
                                 }
+                                owner_slots.push(slot);
                                 inv.workloads.push(w);
                             }
                         },

@@ -6,34 +6,58 @@
 //! report), in which case the pod is decoded whole. The fold's result is the same; on 10,000
 //! synthesized pods (10 per controller) the audit went from 807 M to 564 M instructions.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::LazyLock;
 
 use crate::cluster::skim::{self, SkimError};
 use crate::cluster::ItemDecoder;
 use crate::domain::workload::typed::{LObj, Meta, PodBearing, Spec, Status};
+
+/// A decoded item of a page.
+pub struct PodItem {
+    pub pod: PodBearing,
+    /// For a pod of an owner that already has a pod decoded whole in this page (the index of
+    /// that one), and with no status decoded (so no pull failure): all the fold needs of it
+    /// is one more pod for that owner. Its spec and status were skipped unless its fields came
+    /// in another order.
+    pub repeat_of: Option<usize>,
+}
 
 /// A decoder for one page of a pod-bearing kind. Only Pods are merged by the fold, so for
 /// controllers (`pods: false`) every object is decoded whole.
 #[derive(Clone)]
 pub struct PodPageDecoder {
     pods: bool,
-    /// Owners of the pods decoded whole in this page.
-    owners_decoded: HashSet<(String, String, String)>,
+    /// Owners of the pods decoded whole in this page, by the hash of their key (looked up
+    /// without building the key): the key and the index of that pod. A hash shared by two
+    /// owners leaves the second one's pods decoded whole, which is always correct.
+    owners_decoded: HashMap<u64, (OwnerKey, usize)>,
+    hasher: RandomState,
 }
+
+type OwnerKey = (String, String, String);
 
 impl PodPageDecoder {
     pub fn new(pods: bool) -> Self {
         PodPageDecoder {
             pods,
-            owners_decoded: HashSet::new(),
+            owners_decoded: HashMap::new(),
+            hasher: RandomState::new(),
         }
+    }
+
+    /// The pod decoded whole for the owner `key`, if any.
+    fn decoded_for(&self, key: (&str, &str, &str)) -> Option<usize> {
+        let (k, first) = self.owners_decoded.get(&self.hasher.hash_one(key))?;
+        (k.0 == key.0 && k.1 == key.1 && k.2 == key.2).then_some(*first)
     }
 }
 
 /// The owner the fold merges a pod into, as `workload::extract_typed` picks it: the first
 /// controller reference with a kind and a name, in the pod's namespace as written (pods of one
 /// page with the same written namespace have the same effective one).
-fn owner_key(meta: &LObj<Meta>) -> Option<(String, String, String)> {
+fn owner_key(meta: &LObj<Meta>) -> Option<(&str, &str, &str)> {
     let meta = meta.get()?;
     // `extract_typed` skips a pod without a name: it must not stand for others.
     meta.name.as_deref()?;
@@ -44,19 +68,23 @@ fn owner_key(meta: &LObj<Meta>) -> Option<(String, String, String)> {
         .filter_map(|r| r.get())
         .find(|r| r.controller.0 == Some(true))?;
     Some((
-        meta.namespace.as_deref().unwrap_or_default().to_string(),
-        owner.kind.as_deref()?.to_string(),
-        owner.name.as_deref()?.to_string(),
+        meta.namespace.as_deref().unwrap_or_default(),
+        owner.kind.as_deref()?,
+        owner.name.as_deref()?,
     ))
 }
 
-impl ItemDecoder for PodPageDecoder {
-    type Item = PodBearing;
+/// Built once: `memmem::find` would build its searcher for every pod.
+static WAITING: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"\"waiting\""));
 
-    fn decode(&mut self, input: &[u8]) -> Result<(PodBearing, usize), SkimError> {
+impl ItemDecoder for PodPageDecoder {
+    type Item = PodItem;
+
+    fn decode(&mut self, input: &[u8], index: usize) -> Result<(PodItem, usize), SkimError> {
         let mut pod = PodBearing::default();
         // Set once the metadata names an owner already decoded whole in this page.
-        let mut repeated_owner = false;
+        let mut repeat_of = None;
         let mut metadata_seen = false;
         let (mut spec_bytes, mut status_bytes) = (None, None);
         let len = skim::object_fields(input, |key, field| {
@@ -64,36 +92,42 @@ impl ItemDecoder for PodPageDecoder {
                 "metadata" => {
                     pod.metadata = field.decode()?;
                     metadata_seen = true;
-                    repeated_owner = self.pods
-                        && owner_key(&pod.metadata)
-                            .is_some_and(|k| self.owners_decoded.contains(&k));
+                    if self.pods {
+                        repeat_of = owner_key(&pod.metadata).and_then(|k| self.decoded_for(k));
+                    }
                 }
-                "spec" if repeated_owner => spec_bytes = Some(field.skip()?),
+                "spec" if repeat_of.is_some() => spec_bytes = Some(field.skip()?),
                 "spec" => pod.spec = field.decode()?,
-                "status" if repeated_owner => status_bytes = Some(field.skip()?),
+                "status" if repeat_of.is_some() => status_bytes = Some(field.skip()?),
                 "status" => pod.status = field.decode()?,
                 _ => {}
             }
             Ok(())
         })?;
-        let waiting =
-            status_bytes.is_some_and(|s| memchr::memmem::find(s, b"\"waiting\"").is_some());
+        let waiting = status_bytes.is_some_and(|s| WAITING.find(s).is_some());
         if waiting {
+            // A possible pull failure to report: the pod is decoded whole after all.
             if let Some(s) = spec_bytes {
                 pod.spec = skim::from_slice_prefix::<LObj<Spec>>(s)?.0;
             }
             if let Some(s) = status_bytes {
                 pod.status = skim::from_slice_prefix::<LObj<Status>>(s)?.0;
             }
+            repeat_of = None;
+        } else if pod.status.get().is_some() {
+            // Its status came before its metadata and was decoded: it may have pull failures,
+            // so it goes the whole way.
+            repeat_of = None;
         }
-        // A pod that was not a repeat was decoded whole (whatever the order of its fields): it
-        // stands for the owner's later pods in this page.
-        if self.pods && metadata_seen && !repeated_owner {
+        if self.pods && metadata_seen && repeat_of.is_none() {
             if let Some(k) = owner_key(&pod.metadata) {
-                self.owners_decoded.insert(k);
+                let hash = self.hasher.hash_one(k);
+                self.owners_decoded.entry(hash).or_insert_with(|| {
+                    ((k.0.to_string(), k.1.to_string(), k.2.to_string()), index)
+                });
             }
         }
-        Ok((pod, len))
+        Ok((PodItem { pod, repeat_of }, len))
     }
 }
 
@@ -115,13 +149,14 @@ mod tests {
         p
     }
 
-    fn decode_page(decoder: &mut PodPageDecoder, pods: &[Value]) -> Vec<PodBearing> {
+    fn decode_page(decoder: &mut PodPageDecoder, pods: &[Value]) -> Vec<PodItem> {
         pods.iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(index, p)| {
                 let text = p.to_string();
-                let (pod, n) = decoder.decode(text.as_bytes()).unwrap();
+                let (item, n) = decoder.decode(text.as_bytes(), index).unwrap();
                 assert_eq!(n, text.len());
-                pod
+                item
             })
             .collect()
     }
@@ -144,7 +179,7 @@ mod tests {
             pod("solo2", None, running.clone()),
         ];
         let out = decode_page(&mut PodPageDecoder::new(true), &pods);
-        let images: Vec<_> = out.iter().map(image).collect();
+        let images: Vec<_> = out.iter().map(|i| image(&i.pod)).collect();
         assert_eq!(
             images,
             [
@@ -162,16 +197,22 @@ mod tests {
             .iter()
             .zip(["a1", "a2", "a3", "b1", "b2", "solo", "solo2"])
         {
-            assert_eq!(p.metadata.get().unwrap().name.as_deref(), Some(name));
+            assert_eq!(p.pod.metadata.get().unwrap().name.as_deref(), Some(name));
         }
-        assert!(out[1].status.get().is_none());
-        assert!(out[2].status.get().is_some());
+        assert!(out[1].pod.status.get().is_none());
+        assert!(out[2].pod.status.get().is_some());
+        // Each repeat names the pod that stands for it; a pod with a waiting container is not
+        // a repeat.
+        let repeats: Vec<_> = out.iter().map(|i| i.repeat_of).collect();
+        assert_eq!(repeats, [None, Some(0), None, None, Some(3), None, None]);
         // Controllers are never merged: every object is decoded whole.
         let out = decode_page(&mut PodPageDecoder::new(false), &pods);
-        assert!(out.iter().all(|p| image(p).is_some()));
+        assert!(out
+            .iter()
+            .all(|i| image(&i.pod).is_some() && i.repeat_of.is_none()));
         // A fresh decoder (a new page, or a retried one) decodes the first pod of an owner whole.
         let out = decode_page(&mut PodPageDecoder::new(true), &pods[1..2]);
-        assert_eq!(image(&out[0]), Some("img-a2"));
+        assert_eq!(image(&out[0].pod), Some("img-a2"));
     }
 
     #[test]
@@ -199,8 +240,10 @@ mod tests {
                 at = c;
             }
             let (items, _) = splitter.finish().unwrap();
-            let images: Vec<_> = items.iter().map(image).collect();
+            let images: Vec<_> = items.iter().map(|i| image(&i.pod)).collect();
             assert_eq!(images, [Some("img-a1"), None, None], "cuts {cuts:?}");
+            let repeats: Vec<_> = items.iter().map(|i| i.repeat_of).collect();
+            assert_eq!(repeats, [None, Some(0), Some(0)], "cuts {cuts:?}");
         }
     }
 
@@ -215,15 +258,26 @@ mod tests {
             first["spec"], first["metadata"], first["status"]
         );
         let mut decoder = PodPageDecoder::new(true);
-        let (p, _) = decoder.decode(spec_first.as_bytes()).unwrap();
-        assert_eq!(image(&p), Some("img-a1"));
-        let out = decode_page(&mut decoder, &[pod("a2", Some("rs-a"), running.clone())]);
-        assert_eq!(image(&out[0]), None);
+        let (p, _) = decoder.decode(spec_first.as_bytes(), 0).unwrap();
+        assert_eq!((image(&p.pod), p.repeat_of), (Some("img-a1"), None));
+        let a2 = pod("a2", Some("rs-a"), running.clone()).to_string();
+        let (p, _) = decoder.decode(a2.as_bytes(), 1).unwrap();
+        assert_eq!((image(&p.pod), p.repeat_of), (None, Some(0)));
         let (p, _) = decoder
-            .decode(spec_first.replace("a1", "a3").as_bytes())
+            .decode(spec_first.replace("a1", "a3").as_bytes(), 2)
             .unwrap();
-        assert_eq!(image(&p), Some("img-a3"));
-        assert!(p.status.get().is_none());
+        assert_eq!((image(&p.pod), p.repeat_of), (Some("img-a3"), Some(0)));
+        assert!(p.pod.status.get().is_none());
+        // With its status before its metadata, a repeat has its status decoded: it may have
+        // pull failures, so it is not merged as a mere repeat.
+        let status_first = format!(
+            r#"{{"status":{},"metadata":{}}}"#,
+            first["status"],
+            first["metadata"].to_string().replace("a1", "a4")
+        );
+        let (p, _) = decoder.decode(status_first.as_bytes(), 3).unwrap();
+        assert_eq!(p.repeat_of, None);
+        assert!(p.pod.status.get().is_some());
         // A nameless pod is dropped by the fold, so it does not count as the owner's first.
         let mut nameless = pod("x", Some("rs-n"), running.clone());
         nameless["metadata"].as_object_mut().unwrap().remove("name");
@@ -231,6 +285,9 @@ mod tests {
             &mut PodPageDecoder::new(true),
             &[nameless, pod("n2", Some("rs-n"), running)],
         );
-        assert_eq!(image(&out[1]), Some("img-n2"));
+        assert_eq!(
+            (image(&out[1].pod), out[1].repeat_of),
+            (Some("img-n2"), None)
+        );
     }
 }
