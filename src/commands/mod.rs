@@ -84,11 +84,26 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     // One TLS provider for kube and the registry client (both rustls on aws-lc-rs); installing
     // it explicitly avoids rustls' start-up panic when it cannot pick a default.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::other(format!("cannot start the async runtime: {e}")))?;
+    // Listing and decoding pages is one thread's work: on one thread it goes faster than
+    // shared by two (no wake-ups across threads, one malloc arena), and big reports are judged
+    // on threads of their own. Image inspection streams layers from several connections at
+    // once, so it gets worker threads.
+    let inspects = match &cli.command {
+        Command::Inspect(_) => true,
+        Command::Audit(args) => args.deep,
+        _ => false,
+    };
+    let runtime = if inspects {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| Error::other(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         match cli.command {
             Command::CreateSecret(args) => create_secret::run(&cli.global, args).await,

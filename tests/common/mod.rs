@@ -71,7 +71,10 @@ pub fn run_with(args: &[&str], stdin: Option<&[u8]>, home: &Path, envs: &[(&str,
     let mut child = cmd.spawn().expect("spawn kubectl-image_sec");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(input).expect("write stdin");
+        // A command that fails before reading stdin (a usage error) closes it first.
+        if let Err(e) = pipe.write_all(input) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
     }
     let out = child
         .wait_with_output()
