@@ -110,10 +110,14 @@ impl AuditReport {
     pub fn new(
         workloads: usize,
         images: BTreeMap<String, Vec<WorkloadRef>>,
-        mut findings: Vec<Finding>,
+        findings: Vec<Finding>,
         mut errors: Vec<ReportError>,
     ) -> AuditReport {
-        findings.sort_by(|a, b| {
+        // A stable sort of indices, then one move per finding: sorting the findings themselves
+        // moved whole structs at every step of the merge.
+        let mut order: Vec<usize> = (0..findings.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&findings[a], &findings[b]);
             b.severity
                 .cmp(&a.severity)
                 .then_with(|| a.namespace.cmp(&b.namespace))
@@ -124,6 +128,11 @@ impl AuditReport {
                 .then_with(|| a.context.cmp(&b.context))
                 .then_with(|| a.message.cmp(&b.message))
         });
+        let mut unsorted: Vec<Option<Finding>> = findings.into_iter().map(Some).collect();
+        let findings: Vec<Finding> = order
+            .into_iter()
+            .map(|i| unsorted[i].take().expect("each finding once"))
+            .collect();
         errors.sort();
         let mut counts = SeverityCounts::default();
         let mut suppressed = 0;

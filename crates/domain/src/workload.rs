@@ -830,25 +830,18 @@ pub fn extract_typed(
 
 type Key = (String, String, String, String);
 
-fn key(w: &Workload) -> Key {
-    (
-        w.context.clone(),
-        w.namespace.clone(),
-        w.kind.clone(),
-        w.name.clone(),
-    )
-}
-
 /// Folds owned objects into their controllers: Pod → ReplicaSet → Deployment, Pod → Job →
 /// CronJob, Pod → StatefulSet/DaemonSet/ReplicationController. Pod counts and pull failures move
 /// up; the owned objects disappear. Pods whose owner was not read (filtered out, or the list was
 /// denied) are still reported once per owner: the first such pod stands for the owner, named
 /// after it.
 pub fn fold(workloads: Vec<Workload>) -> Vec<Workload> {
-    let index: HashMap<Key, usize> = workloads
+    // Keys borrowed from the workloads: building owned ones cost an allocation per string,
+    // twice per workload.
+    let index: HashMap<(&str, &str, &str, &str), usize> = workloads
         .iter()
         .enumerate()
-        .map(|(i, w)| (key(w), i))
+        .map(|(i, w)| ((&*w.context, &*w.namespace, &*w.kind, &*w.name), i))
         .collect();
     // The top ancestor present among the workloads, for each workload.
     let top = |i: usize| -> usize {
@@ -856,13 +849,7 @@ pub fn fold(workloads: Vec<Workload>) -> Vec<Workload> {
         for _ in 0..8 {
             let w = &workloads[cur];
             let Some(o) = &w.owner else { break };
-            let k = (
-                w.context.clone(),
-                w.namespace.clone(),
-                o.kind.clone(),
-                o.name.clone(),
-            );
-            match index.get(&k) {
+            match index.get(&(&*w.context, &*w.namespace, &*o.kind, &*o.name)) {
                 Some(&j) if j != cur => cur = j,
                 _ => break,
             }
@@ -870,6 +857,7 @@ pub fn fold(workloads: Vec<Workload>) -> Vec<Workload> {
         cur
     };
     let tops: Vec<usize> = (0..workloads.len()).map(top).collect();
+    drop(index);
     let mut slots: Vec<Option<Workload>> = workloads.into_iter().map(Some).collect();
     let mut extra_pods = vec![0usize; slots.len()];
     let mut extra_failures: Vec<Vec<PullFailure>> = vec![Vec::new(); slots.len()];
