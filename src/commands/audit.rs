@@ -21,7 +21,8 @@ use crate::commands::pod_pages::{PodItem, PodPageDecoder};
 use crate::domain::docker_config::{parse_pull_secret, DockerConfig};
 use crate::domain::policy::Policy;
 use crate::domain::rules::{
-    evaluate, Emitter, Finding, PullSecretUse, RuleId, SecretState, WorkloadInput,
+    evaluate_with, Emitter, Finding, ParsedImages, PullSecretUse, RuleId, SecretState,
+    WorkloadInput,
 };
 use crate::domain::triage::diagnose;
 use crate::domain::workload::{self, ContainerSpec, ManifestSource, Workload};
@@ -760,6 +761,7 @@ fn judge_workloads(
 ) -> (BTreeMap<String, Vec<WorkloadRef>>, Vec<Finding>) {
     let mut findings: Vec<Finding> = Vec::new();
     let mut images: BTreeMap<String, Vec<WorkloadRef>> = BTreeMap::new();
+    let mut parsed_images = ParsedImages::default();
     for w in workloads {
         for c in &w.containers {
             images
@@ -781,11 +783,14 @@ fn judge_workloads(
                 .unwrap_or_default()
         };
         let secrets = pull_secret_uses(&inv, w);
-        let static_findings = evaluate(&WorkloadInput {
-            workload: w,
-            secrets: &secrets,
-            policy,
-        });
+        let static_findings = evaluate_with(
+            &WorkloadInput {
+                workload: w,
+                secrets: &secrets,
+                policy,
+            },
+            &mut parsed_images,
+        );
         // One image-pull-failing finding per failing container, naming the first failing pod.
         let mut em = Emitter::new(w, policy);
         let mut done: HashSet<&str> = HashSet::new();

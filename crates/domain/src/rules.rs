@@ -3,6 +3,7 @@
 //! policy. Pure: no I/O. `--deep` rules (`contains-*`, `image-too-large`, `image-stale`) are
 //! declared here so the policy, the report and SARIF know them; their evaluation lives with the
 //! registry code and produces the same [`Finding`]s.
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -424,12 +425,31 @@ pub fn set_image_command(w: &Workload, c: &ContainerSpec, image: &str) -> String
 
 /// Every static rule for one workload, in a stable order.
 pub fn evaluate(input: &WorkloadInput<'_>) -> Vec<Finding> {
+    evaluate_with(input, &mut ParsedImages::default())
+}
+
+/// Image references parsed once each: workloads of one cluster share most of their images
+/// (sidecars, base images, replicas of one app).
+#[derive(Default)]
+pub struct ParsedImages(HashMap<String, Result<ImageReference, ReferenceError>>);
+
+impl ParsedImages {
+    pub fn get(&mut self, image: &str) -> &Result<ImageReference, ReferenceError> {
+        if !self.0.contains_key(image) {
+            self.0
+                .insert(image.to_string(), ImageReference::parse(image));
+        }
+        &self.0[image]
+    }
+}
+
+/// [`evaluate`], parsing each image at most once across calls that share `images`.
+pub fn evaluate_with(input: &WorkloadInput<'_>, images: &mut ParsedImages) -> Vec<Finding> {
     let w = input.workload;
     let mut em = Emitter::new(w, input.policy);
     secret_rules(input, &mut em);
     for c in &w.containers {
-        let parsed = ImageReference::parse(&c.image);
-        container_rules(input, c, &parsed, &mut em);
+        container_rules(input, c, images.get(&c.image), &mut em);
     }
     em.out
 }
@@ -768,6 +788,41 @@ mod tests {
         .collect();
         ids.sort();
         ids
+    }
+
+    #[test]
+    fn a_shared_image_cache_gives_the_same_findings() {
+        let p = Policy::default();
+        let images = [
+            "nginx",
+            "reg.example.com/team/app:1",
+            "nginx",
+            "Bad//Ref",
+            "nginx",
+        ];
+        let mut cache = ParsedImages::default();
+        for (i, image) in images.iter().enumerate() {
+            let obj = json!({"metadata": {"name": format!("p{i}"), "namespace": "shop"},
+                "spec": {"containers": [{"name": "app", "image": image}]}});
+            let w = extract("Pod", &obj, "", "default").unwrap();
+            let input = WorkloadInput {
+                workload: &w,
+                secrets: &[],
+                policy: &p,
+            };
+            let alone: Vec<String> = evaluate(&input).iter().map(|f| f.message.clone()).collect();
+            let shared: Vec<String> = evaluate_with(&input, &mut cache)
+                .iter()
+                .map(|f| f.message.clone())
+                .collect();
+            assert_eq!(alone, shared, "{image}");
+            assert!(!alone.is_empty(), "{image}");
+        }
+        assert_eq!(cache.0.len(), 3);
+        assert_eq!(
+            cache.get("nginx").as_ref().unwrap().normalized(),
+            "docker.io/library/nginx"
+        );
     }
 
     #[test]
