@@ -394,79 +394,10 @@ impl<'de> Skim<'de> {
         }
     }
 
-    /// Skips an object or array: 64-byte blocks without a backslash are classified at once
-    /// (quotes, opening and closing brackets as bit masks; a prefix XOR of the quotes, carried
-    /// from block to block, masks out brackets inside strings); blocks with escapes, and the
-    /// tail, go byte by byte.
+    /// Skips an object or array.
     fn skip_container(&mut self) -> Result<()> {
-        let input = self.input;
-        let mut i = self.pos;
-        let mut depth: u64 = 0;
-        let mut in_string = false;
-        loop {
-            if i + 64 <= input.len() {
-                let block: &[u8; 64] = input[i..i + 64].try_into().expect("64 bytes");
-                let m = classify(block);
-                if m.backslash == 0 {
-                    let inside = prefix_xor(m.quote) ^ if in_string { u64::MAX } else { 0 };
-                    let open = m.open & !inside;
-                    let close = m.close & !inside;
-                    in_string = inside >> 63 == 1;
-                    if u64::from(close.count_ones()) < depth {
-                        // The container cannot end in this block.
-                        depth =
-                            depth + u64::from(open.count_ones()) - u64::from(close.count_ones());
-                        i += 64;
-                        continue;
-                    }
-                    let mut brackets = open | close;
-                    while brackets != 0 {
-                        let bit = brackets.trailing_zeros();
-                        if open >> bit & 1 == 1 {
-                            depth += 1;
-                        } else {
-                            depth -= 1;
-                            if depth == 0 {
-                                self.pos = i + bit as usize + 1;
-                                return Ok(());
-                            }
-                        }
-                        brackets &= brackets - 1;
-                    }
-                    i += 64;
-                    continue;
-                }
-            }
-            // Byte by byte to the end of this block (an escape may carry one byte past it).
-            let block_end = (i + 64).min(input.len());
-            while i < block_end {
-                let b = input[i];
-                if in_string {
-                    match b {
-                        b'\\' => i += 1,
-                        b'"' => in_string = false,
-                        _ => {}
-                    }
-                } else {
-                    match b {
-                        b'"' => in_string = true,
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                self.pos = i + 1;
-                                return Ok(());
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                i += 1;
-            }
-            if i >= input.len() {
-                return Err(SkimError::eof());
-            }
-        }
+        self.pos = skip_container(self.input, self.pos, Kernel::detected())?;
+        Ok(())
     }
 }
 
@@ -536,6 +467,233 @@ fn unicode_escape(input: &[u8], i: usize) -> Result<(char, usize)> {
     }
 }
 
+/// Skips the object or array at `input[pos]`; returns the index after it. Blocks of 64 bytes
+/// are classified at once (quotes, backslashes, opening and closing brackets as bit masks):
+/// the bytes that backslashes escape, then a prefix XOR of the quotes left, both carried from
+/// block to block, mask out brackets inside strings. The tail, and blocks with a backslash
+/// outside strings (not JSON), go byte by byte.
+fn skip_container(input: &[u8], pos: usize, kernel: Kernel) -> Result<usize> {
+    let mut scan = Scan {
+        pos,
+        depth: 0,
+        in_string: 0,
+        escaped: 0,
+    };
+    loop {
+        if let Some(end) = kernel.blocks(input, &mut scan) {
+            return Ok(end);
+        }
+        if let Some(end) = scan.bytes(input) {
+            return Ok(end);
+        }
+        if scan.pos >= input.len() {
+            return Err(SkimError::eof());
+        }
+    }
+}
+
+/// Where the skipping of a container stands between blocks.
+struct Scan {
+    /// The next byte to look at.
+    pos: usize,
+    /// Brackets open.
+    depth: u64,
+    /// All ones inside a string, else 0.
+    in_string: u64,
+    /// 1 when the byte at `pos` is escaped (the bytes before it end with an odd run of
+    /// backslashes), else 0.
+    escaped: u64,
+}
+
+impl Scan {
+    /// Byte by byte to the end of the block at `pos` (an escape may carry one byte past it);
+    /// returns the index after the container if it ends there. What the blocks do, one byte at
+    /// a time, except that a backslash outside strings escapes nothing.
+    fn bytes(&mut self, input: &[u8]) -> Option<usize> {
+        let block_end = (self.pos + 64).min(input.len());
+        let mut i = self.pos + self.escaped as usize;
+        let mut in_string = self.in_string != 0;
+        while i < block_end {
+            let b = input[i];
+            if in_string {
+                match b {
+                    b'\\' => i += 1,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => self.depth += 1,
+                    b'}' | b']' => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        self.pos = i;
+        self.in_string = if in_string { u64::MAX } else { 0 };
+        self.escaped = 0;
+        None
+    }
+}
+
+/// Whole 64-byte blocks from `scan.pos`, with the given classifier and prefix XOR; returns the
+/// index after the container if it ends in them. Stops, with `scan` at the block, where fewer
+/// than 64 bytes are left or a block has a backslash outside strings.
+#[inline(always)]
+fn blocks(
+    input: &[u8],
+    scan: &mut Scan,
+    classify: impl Fn(&[u8; 64]) -> BlockMasks,
+    prefix_xor: impl Fn(u64) -> u64,
+) -> Option<usize> {
+    let mut i = scan.pos;
+    let mut depth = scan.depth;
+    let mut in_string = scan.in_string;
+    let mut carry = scan.escaped;
+    while let Some(block) = input.get(i..i + 64) {
+        let m = classify(block.try_into().expect("64 bytes"));
+        // Most blocks have no backslash.
+        let (escaped, next_carry) = if m.backslash | carry == 0 {
+            (0, 0)
+        } else {
+            escaped_bytes(m.backslash, carry)
+        };
+        let inside = prefix_xor(m.quote & !escaped) ^ in_string;
+        if m.backslash & !inside != 0 {
+            // A backslash outside strings (not JSON), taken above for an escape: the byte loop
+            // keeps to what skipping always did, an escape inside strings only.
+            break;
+        }
+        carry = next_carry;
+        in_string = ((inside as i64) >> 63) as u64;
+        let open = m.open & !inside;
+        let close = m.close & !inside;
+        if u64::from(close.count_ones()) < depth {
+            // The container cannot end in this block.
+            depth = depth + u64::from(open.count_ones()) - u64::from(close.count_ones());
+            i += 64;
+            continue;
+        }
+        let mut brackets = open | close;
+        while brackets != 0 {
+            let bit = brackets.trailing_zeros();
+            if open >> bit & 1 == 1 {
+                depth += 1;
+            } else {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + bit as usize + 1);
+                }
+            }
+            brackets &= brackets - 1;
+        }
+        i += 64;
+    }
+    *scan = Scan {
+        pos: i,
+        depth,
+        in_string,
+        escaped: carry,
+    };
+    None
+}
+
+/// The bytes of a block that backslashes escape, and the carry into the next block (1 when the
+/// block ends with an odd run of backslashes); `carry` is that of the block before. Runs of
+/// backslashes are paired from their start: the byte after an odd run is escaped. simdjson's
+/// way (`json_escape_scanner`): subtracting the backslashes that may start a run from the odd
+/// bits tells runs starting on even bytes from runs starting on odd ones.
+#[inline(always)]
+fn escaped_bytes(backslash: u64, carry: u64) -> (u64, u64) {
+    const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+    // A backslash escaped from the block before starts no escape.
+    let potential = backslash & !carry;
+    // Per run: escaping backslashes and the escaped byte after an odd run set, the rest clear.
+    let escape_and_code = ((potential << 1 | ODD_BITS).wrapping_sub(potential)) ^ ODD_BITS;
+    let escaped = escape_and_code ^ (backslash | carry);
+    let escape = escape_and_code & backslash;
+    (escaped, escape >> 63)
+}
+
+/// How blocks are classified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// Byte by byte, with a shift ladder for the prefix XOR: what other architectures use.
+    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+    Scalar,
+    /// Four 16-byte compares per mask (SSE2 is part of x86_64), shift ladder.
+    #[cfg(target_arch = "x86_64")]
+    Sse2,
+    /// Two 32-byte compares per mask, the prefix XOR as one carry-less multiplication, POPCNT
+    /// and TZCNT for the brackets. Only made by [`Kernel::detected`] and tests, on a CPU that
+    /// has them all.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs, found once: checking std's cache for the four
+    /// features on every call took 19 more instructions a call (callgrind, `audit -A`).
+    #[cfg(target_arch = "x86_64")]
+    fn detected() -> Kernel {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        // 0 until found, then 1 + the choice.
+        static FOUND: AtomicU8 = AtomicU8::new(0);
+        match FOUND.load(Ordering::Relaxed) {
+            1 => Kernel::Sse2,
+            2 => Kernel::Avx2,
+            _ => {
+                let kernel = if avx2_clmul_detected() {
+                    Kernel::Avx2
+                } else {
+                    Kernel::Sse2
+                };
+                FOUND.store(1 + (kernel == Kernel::Avx2) as u8, Ordering::Relaxed);
+                kernel
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn detected() -> Kernel {
+        Kernel::Scalar
+    }
+
+    fn blocks(self, input: &[u8], scan: &mut Scan) -> Option<usize> {
+        match self {
+            Kernel::Scalar => blocks(input, scan, classify_scalar, prefix_xor),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Sse2 => blocks(input, scan, classify_sse2, prefix_xor),
+            // SAFETY: `Kernel::Avx2` is only made where `avx2_clmul_detected` holds.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { blocks_avx2(input, scan) },
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_clmul_detected() -> bool {
+    is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("pclmulqdq")
+        && is_x86_feature_detected!("popcnt")
+        && is_x86_feature_detected!("bmi1")
+}
+
+/// [`blocks`] compiled for AVX2, PCLMULQDQ, POPCNT and BMI1 (count_ones and trailing_zeros
+/// are a dozen instructions each without them).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1")]
+fn blocks_avx2(input: &[u8], scan: &mut Scan) -> Option<usize> {
+    blocks(input, scan, |b| classify_avx2(b), |x| prefix_xor_clmul(x))
+}
+
 /// Bit masks of one 64-byte block: bit `k` is byte `k`.
 #[derive(Debug, PartialEq, Eq)]
 struct BlockMasks {
@@ -547,8 +705,7 @@ struct BlockMasks {
     close: u64,
 }
 
-/// Byte by byte; the reference for the SIMD version, and what other architectures use.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+/// Byte by byte; the reference for the SIMD versions, and what other architectures use.
 fn classify_scalar(block: &[u8; 64]) -> BlockMasks {
     let mut m = BlockMasks {
         quote: 0,
@@ -570,7 +727,7 @@ fn classify_scalar(block: &[u8; 64]) -> BlockMasks {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn classify(block: &[u8; 64]) -> BlockMasks {
+fn classify_sse2(block: &[u8; 64]) -> BlockMasks {
     use std::arch::x86_64::*;
     // SAFETY: SSE2 is part of the x86_64 baseline; the loads are unaligned loads of 16 bytes
     // within the 64-byte array.
@@ -601,9 +758,33 @@ fn classify(block: &[u8; 64]) -> BlockMasks {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-fn classify(block: &[u8; 64]) -> BlockMasks {
-    classify_scalar(block)
+/// As [`classify_sse2`], 32 bytes at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn classify_avx2(block: &[u8; 64]) -> BlockMasks {
+    use std::arch::x86_64::*;
+    // SAFETY: unaligned loads of 32 bytes within the 64-byte array.
+    let (lo, hi) = unsafe {
+        (
+            _mm256_loadu_si256(block.as_ptr() as *const __m256i),
+            _mm256_loadu_si256(block.as_ptr().add(32) as *const __m256i),
+        )
+    };
+    let mask = |byte: u8, lo: __m256i, hi: __m256i| {
+        let b = _mm256_set1_epi8(byte as i8);
+        let lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, b)) as u32 as u64;
+        let hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, b)) as u32 as u64;
+        lo | hi << 32
+    };
+    // Brackets folded as in `classify_sse2`.
+    let fold = _mm256_set1_epi8(0x20);
+    let (lo_folded, hi_folded) = (_mm256_or_si256(lo, fold), _mm256_or_si256(hi, fold));
+    BlockMasks {
+        quote: mask(b'"', lo, hi),
+        backslash: mask(b'\\', lo, hi),
+        open: mask(b'{', lo_folded, hi_folded),
+        close: mask(b'}', lo_folded, hi_folded),
+    }
 }
 
 /// Bit `k` of the result is the XOR of bits `0..=k`: set from an opening quote up to (not
@@ -616,6 +797,15 @@ fn prefix_xor(mut x: u64) -> u64 {
     x ^= x << 16;
     x ^= x << 32;
     x
+}
+
+/// As [`prefix_xor`]: the carry-less product with all ones XORs every bit into those above it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+fn prefix_xor_clmul(x: u64) -> u64 {
+    use std::arch::x86_64::*;
+    let product = _mm_clmulepi64_si128(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1), 0);
+    _mm_cvtsi128_si64(product) as u64
 }
 
 impl<'de> de::Deserializer<'de> for &mut Skim<'de> {
@@ -949,7 +1139,9 @@ mod tests {
     }
 
     #[test]
-    fn the_simd_classifier_agrees_with_the_scalar_one() {
+    #[cfg(target_arch = "x86_64")]
+    fn the_simd_classifiers_agree_with_the_scalar_one() {
+        let avx2 = kernels().contains(&Kernel::Avx2);
         let mut block = [0u8; 64];
         for seed in 0..2000u64 {
             let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -959,7 +1151,256 @@ mod tests {
                 x ^= x << 17;
                 *b = b"\"\\{}[]ax\x7b\x5b\x7d\x5d\xfb\xdb\xfd\xdd"[(x % 16) as usize];
             }
-            assert_eq!(classify(&block), classify_scalar(&block));
+            assert_eq!(classify_sse2(&block), classify_scalar(&block));
+            if avx2 {
+                // SAFETY: the CPU has AVX2 and PCLMULQDQ (`kernels` checked).
+                let (m, p) = unsafe { (classify_avx2(&block), prefix_xor_clmul(x)) };
+                assert_eq!(m, classify_scalar(&block));
+                assert_eq!(p, prefix_xor(x), "{x:#x}");
+            }
+        }
+    }
+
+    /// The kernels this CPU runs: the tests below give each the same inputs.
+    #[allow(unused_mut)]
+    fn kernels() -> Vec<Kernel> {
+        let mut all = vec![Kernel::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            all.push(Kernel::Sse2);
+            if avx2_clmul_detected() {
+                all.push(Kernel::Avx2);
+            } else {
+                println!(
+                    "note: no AVX2, PCLMULQDQ, POPCNT or BMI1 here: that kernel is not tested"
+                );
+            }
+        }
+        all
+    }
+
+    /// What skipping the container at `pos` must give: the index after it, or `None` at the
+    /// end of input. Byte by byte, a backslash escaping the next byte inside strings only.
+    fn naive_skip(input: &[u8], pos: usize) -> Option<usize> {
+        let (mut depth, mut in_string, mut i) = (0, false, pos);
+        while i < input.len() {
+            match (in_string, input[i]) {
+                (true, b'\\') => i += 1,
+                (_, b'"') => in_string = !in_string,
+                (false, b'{' | b'[') => depth += 1,
+                (false, b'}' | b']') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Skips the container at the start of `input` (after whitespace) with every kernel;
+    /// requires them all to agree with [`naive_skip`], an error to be an EOF.
+    fn skip_with_every_kernel(input: &[u8]) -> Option<usize> {
+        let pos = input.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        assert!(matches!(input.get(pos), Some(b'{' | b'[')));
+        let want = naive_skip(input, pos);
+        for kernel in kernels() {
+            let got = match skip_container(input, pos, kernel) {
+                Ok(end) => Some(end),
+                Err(e) => {
+                    assert!(e.is_eof(), "{kernel:?}: {e}");
+                    None
+                }
+            };
+            assert_eq!(
+                got,
+                want,
+                "{kernel:?} on {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        want
+    }
+
+    /// `text` is one JSON container: every kernel finds where it ends, also before a tail long
+    /// enough that the whole value goes in blocks, and an end of input in every cut of it.
+    fn check_every_kernel(text: &str) {
+        let (_, len) = reference(text).unwrap_or_else(|| panic!("valid JSON: {text}"));
+        assert_eq!(skip_with_every_kernel(text.as_bytes()), Some(len), "{text}");
+        // No quote or backslash in the tail: a mistake must not be hidden by a fall back to
+        // the byte loop.
+        let with_tail = format!("{text}{}", "]} x".repeat(17));
+        assert_eq!(skip_with_every_kernel(with_tail.as_bytes()), Some(len));
+        let start = text.len() - text.trim_start().len();
+        for cut in start + 1..len {
+            assert_eq!(skip_with_every_kernel(&text.as_bytes()[..cut]), None);
+        }
+    }
+
+    #[test]
+    fn every_kernel_finds_escapes_at_every_offset() {
+        for escape in [
+            r#"\""#,
+            r#"\\"#,
+            r#"\n"#,
+            r#"\/"#,
+            r#"\u005d"#,
+            r#"\\\""#,
+            r#"\\\\"#,
+        ] {
+            for pad in 0..140 {
+                let p = "p".repeat(pad);
+                check_every_kernel(&format!(
+                    r#"{{"{p}":["x{escape}]}}","{escape}"],"k:{{\"name\":\"m{escape}\"}}":{{}}}}"#
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_carries_backslash_runs_across_blocks() {
+        for run in 1..=5 {
+            let backslashes = "\\".repeat(run);
+            // An odd run escapes the quote after it; an even one lets it close the string.
+            let quote = if run % 2 == 1 { "\"" } else { "" };
+            for boundary in [64, 128] {
+                for at in boundary - run - 2..=boundary + 1 {
+                    let p = "a".repeat(at - 2);
+                    check_every_kernel(&format!(r#"["{p}{backslashes}{quote}]}}","\\"]"#));
+                    // No backslash in the next block.
+                    check_every_kernel(&format!(r#"["{p}{backslashes}{quote}]}}","]"]"#));
+                    if run % 2 == 0 {
+                        check_every_kernel(&format!(r#"["{p}{backslashes}",["]"]]"#));
+                    }
+                    // A run right at the end of the input.
+                    let cut = format!(r#"["{p}{backslashes}"#);
+                    assert_eq!(skip_with_every_kernel(cut.as_bytes()), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_skips_escaped_quotes_and_brackets_inside_strings() {
+        for pad in 0..140 {
+            let p = " ".repeat(pad);
+            check_every_kernel(&format!(
+                r#"{p}{{"p":"{p}","s":["a\"]}}","\\\\",{{"t":"\\\"]"}}],"u":"[{{\\","v":"\\"}}"#
+            ));
+        }
+    }
+
+    #[test]
+    fn every_kernel_finds_strings_ending_at_a_block_boundary() {
+        for tail in ["", r#"\\"#, r#"\""#, r#"\\\\"#, r#"\\\""#] {
+            for quote_at in (60..=68).chain(124..=132) {
+                let p = "a".repeat(quote_at - 2 - tail.len());
+                let text = format!(r#"["{p}{tail}","]",{{"}}":"{{"}}]"#);
+                assert_eq!(text.as_bytes()[quote_at], b'"');
+                check_every_kernel(&text);
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_gives_eof_for_unterminated_values() {
+        let long = "a".repeat(150);
+        for text in [
+            "[".to_string(),
+            "{\"a\":\"\\".to_string(),
+            r#"["\"]"#.to_string(),
+            r#"["\\\"]"#.to_string(),
+            format!(r#"["{long}"#),
+            format!(r#"["{long}\"]"#),
+            format!(r#"[{{"a":"{long}"}}"#),
+            format!("[{}", "\"\\\"\",".repeat(40)),
+            // A 64-byte block that ends with an escaping backslash, then nothing.
+            format!(r#"["{}\"#, "a".repeat(61)),
+            "[".repeat(300) + &"]".repeat(299),
+        ] {
+            assert_eq!(skip_with_every_kernel(text.as_bytes()), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn every_kernel_skips_deep_nesting() {
+        for pad in 0..70 {
+            let p = "p".repeat(pad);
+            let inner = format!(r#"{{"{p}":"]\\\"}}","x":[{{}},[]]}}"#);
+            let text = format!("{}{inner}{}", r#"[{"a":"#.repeat(60), "}]".repeat(60));
+            check_every_kernel(&text);
+            let text = "[".repeat(300 + pad) + &inner + &"]".repeat(300 + pad);
+            assert_eq!(skip_with_every_kernel(text.as_bytes()), Some(text.len()));
+        }
+    }
+
+    #[test]
+    fn every_kernel_agrees_with_the_byte_loop_on_any_bytes() {
+        // Brackets, and strings of escapes, quotes and brackets; half the time loose bytes, so
+        // also backslashes outside strings (not JSON), which escape nothing.
+        let pieces: [&[u8]; 10] = [b"[", b"{", b"[", b"{", b"]", b"}", b" ", b"\"", b"\\", b"a"];
+        let in_string: [&[u8]; 8] = [b"a", b"]", b"{", b"\\\\", b"\\\"", b"\\]", b"\\\\\\", b"xy"];
+        for seed in 0..20000u64 {
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut next = |n: usize| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 8) as usize % n
+            };
+            let len = 1 + seed as usize % 400;
+            let mut bytes = vec![if seed % 4 < 2 { b'[' } else { b'{' }];
+            while bytes.len() < len {
+                if seed % 2 == 0 {
+                    bytes.extend_from_slice(pieces[next(pieces.len())]);
+                } else if next(3) == 0 {
+                    bytes.push(b'"');
+                    for _ in 0..next(40) {
+                        bytes.extend_from_slice(in_string[next(in_string.len())]);
+                    }
+                    bytes.push(b'"');
+                } else if bytes.len() > len / 2 && next(3) > 0 {
+                    // Mostly closing in the second half, so that the container may end.
+                    bytes.push(b"]}"[next(2)]);
+                } else {
+                    bytes.extend_from_slice(pieces[next(7)]);
+                }
+            }
+            skip_with_every_kernel(&bytes);
+        }
+    }
+
+    #[test]
+    fn escaped_bytes_pairs_backslashes_like_a_byte_loop() {
+        for seed in 0..20000u64 {
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Denser and sparser runs.
+            let backslash = match seed % 3 {
+                0 => x,
+                1 => x | x >> 1 | x >> 2,
+                _ => x & x >> 3,
+            };
+            let carry = seed >> 1 & 1;
+            let (mut escaped, mut pending) = (0, carry == 1);
+            for k in 0..64 {
+                if pending {
+                    escaped |= 1 << k;
+                    pending = false;
+                } else if backslash >> k & 1 == 1 {
+                    pending = true;
+                }
+            }
+            assert_eq!(
+                escaped_bytes(backslash, carry),
+                (escaped, u64::from(pending)),
+                "{backslash:#066b} carry {carry}"
+            );
         }
     }
 
@@ -1039,6 +1480,14 @@ mod tests {
                 prop_assert_eq!(n, text.len());
                 let with_tail = format!("{text} ,]");
                 prop_assert_eq!(skip_prefix(with_tail.as_bytes()).unwrap(), text.len());
+                if v.is_array() || v.is_object() {
+                    // Every kernel, with the whole value in blocks.
+                    let with_tail = format!("{text}{}", " ,]".repeat(22));
+                    for kernel in kernels() {
+                        let n = skip_container(with_tail.as_bytes(), 0, kernel).unwrap();
+                        prop_assert_eq!(n, text.len(), "{:?}", kernel);
+                    }
+                }
                 for cut in [text.len() / 3, text.len() / 2, text.len().saturating_sub(1)] {
                     if let Err(e) = skip_prefix(&text.as_bytes()[..cut]) {
                         prop_assert!(e.is_eof() || cut == 0);
