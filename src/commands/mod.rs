@@ -104,7 +104,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             .build()
     }
     .map_err(|e| Error::other(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::CreateSecret(args) => create_secret::run(&cli.global, args).await,
             Command::Patch(args) => patch::run(&cli.global, args).await,
@@ -112,5 +112,13 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Inspect(args) => inspect::run(&cli.global, args).await,
             Command::Completion(_) => unreachable!("handled above"),
         }
-    })
+    });
+    if !inspects {
+        // The process exits next, and nothing is left running on this runtime: shutting it
+        // down would only close the API server connections one by one (about 1 ms of a 10 ms
+        // audit of 1,000 pods). Inspection's runtime is shut down: its blocking tasks may still
+        // be writing to the layer cache.
+        std::mem::forget(runtime);
+    }
+    result
 }
