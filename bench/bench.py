@@ -44,29 +44,38 @@ def build():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "fake-apiserver"], cwd=ROOT, check=True)
 
 
-def measure(cmd, runs, env=None, stdin=None, ok_codes=(0, 3, 4)):
-    """Median wall seconds and max peak RSS (MiB) of `cmd` over `runs` runs.
+def measure(cmd, runs, env=None, stdin=None, ok_codes=(0, 3, 4), memory=True):
+    """Median wall seconds and max peak RSS (MiB) of `cmd` over `runs` runs each.
 
-    The child is waited for with wait4(2), whose rusage gives its peak RSS (the figure GNU
-    `time -f %M` prints, read the same way) without running the command under a second
-    program whose own start-up (~1.3 ms here) would be counted in every wall time."""
-    walls, rss = [], []
+    Wall time comes from runs of the command alone (spawn to wait4): under GNU time, time's own
+    start-up (~1.3 ms here) was counted too. Peak RSS comes from separate runs under GNU time:
+    the rusage of a child forked from this Python process counts Python's memory as well."""
+    walls = []
     for _ in range(runs):
-        with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
-            if stdin is not None:
-                inp.write(stdin)
-                inp.seek(0)
+        with tempfile.TemporaryFile() as err:
             start = time.perf_counter()
-            p = subprocess.Popen(cmd, env=env, stdin=inp if stdin is not None else subprocess.DEVNULL,
+            p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if stdin is not None else None,
                                  stdout=subprocess.DEVNULL, stderr=err)
-            _, status, usage = os.wait4(p.pid, 0)
+            if stdin is not None:
+                p.stdin.write(stdin)
+                p.stdin.close()
+            p.wait()
             walls.append(time.perf_counter() - start)
-            p.returncode = os.waitstatus_to_exitcode(status)
             if p.returncode not in ok_codes:
                 err.seek(0)
                 raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {err.read().decode()[-500:]}")
-            rss.append(usage.ru_maxrss / 1024)
-    return statistics.median(walls), max(rss)
+    rss = [peak_rss(cmd, env, stdin, ok_codes) for _ in range(runs if memory else 0)]
+    return statistics.median(walls), (max(rss) if rss else None)
+
+
+def peak_rss(cmd, env=None, stdin=None, ok_codes=(0, 3, 4)):
+    """Peak RSS (MiB) of one run of `cmd`, as GNU time reports it."""
+    with tempfile.NamedTemporaryFile("r") as tf:
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf.name] + cmd, env=env, input=stdin,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if p.returncode not in ok_codes:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode()[-500:]}")
+        return int(tf.read().strip().splitlines()[-1]) / 1024
 
 
 def report(case, what, ours, theirs, target, kind="ratio", better="lower"):
@@ -151,8 +160,8 @@ def case_startup(runs):
         return
     args = ["secret-name", "--docker-username=u", "--docker-password=p", "--dry-run=client", "-o", "json"]
     env = dict(os.environ, KUBECONFIG="/nonexistent")
-    ours, _ = measure([PLUGIN, "create-secret"] + args, runs, env)
-    theirs, _ = measure([kubectl, "create", "secret", "docker-registry"] + args, runs, env)
+    ours, _ = measure([PLUGIN, "create-secret"] + args, runs, env, memory=False)
+    theirs, _ = measure([kubectl, "create", "secret", "docker-registry"] + args, runs, env, memory=False)
     report("startup", "create-secret --dry-run=client vs kubectl", ours, theirs, 0.2)
 
 
@@ -199,7 +208,7 @@ def case_manifests(runs, count):
 
 
 def manifests_against_checkov(runs, count, d, checkov):
-    ours, _ = measure([PLUGIN, "audit", "-f", d, "-o", "json", "--fail-on", "critical"], runs)
+    ours, _ = measure([PLUGIN, "audit", "-f", d, "-o", "json", "--fail-on", "critical"], runs, memory=False)
     if not checkov:
         print("manifests  SKIPPED: checkov could not be installed")
         print(f"manifests  {count} manifests: audit {ours:.3f} s")
@@ -207,7 +216,7 @@ def manifests_against_checkov(runs, count, d, checkov):
     # --skip-download: offline (no Prisma Cloud guidelines); exit code 1 means failed checks.
     theirs, _ = measure([checkov, "-d", d, "--framework", "kubernetes", "--check",
                          "CKV_K8S_14,CKV_K8S_15,CKV_K8S_43", "--quiet", "--compact", "-o", "json",
-                         "--skip-download"], 1, ok_codes=(0, 1))
+                         "--skip-download"], 1, ok_codes=(0, 1), memory=False)
     report("manifests", f"{count} manifests: speed-up vs checkov image checks", theirs / ours, 1.0, 50, better="higher")
     print(f"manifests  {count} manifests: audit {ours:.3f} s, checkov {theirs:.3f} s", flush=True)
 
@@ -246,15 +255,17 @@ def inspect_against_skopeo(runs, info):
     for _ in range(runs):
         shutil.rmtree(cache, ignore_errors=True)
         os.makedirs(cache)
-        w, m = measure(cmd, 1, env)
+        w, _ = measure(cmd, 1, env, memory=False)
         colds.append(w)
-        mems.append(m)
-    warm, _ = measure(cmd, runs, env)
+        shutil.rmtree(cache, ignore_errors=True)
+        os.makedirs(cache)
+        mems.append(peak_rss(cmd, env))
+    warm, _ = measure(cmd, runs, env, memory=False)
     skopeo_walls = []
     for _ in range(runs):
         dest = tempfile.mkdtemp(prefix="bench-skopeo-")
         w, _ = measure(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--src-creds", creds,
-                        f"docker://{image}", f"dir:{dest}"], 1)
+                        f"docker://{image}", f"dir:{dest}"], 1, memory=False)
         skopeo_walls.append(w)
         shutil.rmtree(dest)
     skopeo = statistics.median(skopeo_walls)
