@@ -720,7 +720,7 @@ fn build_report_on(
     let workloads = workload::fold(std::mem::take(&mut inv.workloads));
     let chunk_len = workloads.len().div_ceil(threads).max(1);
     let inv_ref = &inv;
-    let parts: Vec<(BTreeMap<String, Vec<WorkloadRef>>, Vec<Finding>)> = if threads > 1 {
+    let parts: Vec<Judged> = if threads > 1 {
         std::thread::scope(|scope| {
             let handles: Vec<_> = workloads
                 .chunks(chunk_len)
@@ -753,12 +753,15 @@ fn build_report_on(
 const PARALLEL_REPORT_MIN: usize = 512;
 
 /// The images and findings of `workloads`, in their order.
+/// The images (with the workloads using each) and the findings of some workloads.
+type Judged = (BTreeMap<String, Vec<WorkloadRef>>, Vec<Finding>);
+
 fn judge_workloads(
     workloads: &[Workload],
     inv: &Inventory,
     policy: &Policy,
     deep: Option<&audit_deep::DeepScan>,
-) -> (BTreeMap<String, Vec<WorkloadRef>>, Vec<Finding>) {
+) -> Judged {
     let mut findings: Vec<Finding> = Vec::new();
     let mut images: BTreeMap<String, Vec<WorkloadRef>> = BTreeMap::new();
     let mut parsed_images = ParsedImages::default();
@@ -782,7 +785,7 @@ fn judge_workloads(
                 .map(|s| s.iter().filter(|n| **n != w.namespace).cloned().collect())
                 .unwrap_or_default()
         };
-        let secrets = pull_secret_uses(&inv, w);
+        let secrets = pull_secret_uses(inv, w);
         let static_findings = evaluate_with(
             &WorkloadInput {
                 workload: w,
