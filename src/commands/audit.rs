@@ -752,10 +752,10 @@ fn build_report_on(
 /// Workloads on clusters at least this large are judged on several threads.
 const PARALLEL_REPORT_MIN: usize = 512;
 
-/// The images and findings of `workloads`, in their order.
 /// The images (with the workloads using each) and the findings of some workloads.
 type Judged = (BTreeMap<String, Vec<WorkloadRef>>, Vec<Finding>);
 
+/// The images and findings of `workloads`, in their order.
 fn judge_workloads(
     workloads: &[Workload],
     inv: &Inventory,
