@@ -8,6 +8,7 @@ Cases (docs/PERFORMANCE.md explains the method):
   startup   create-secret --dry-run=client -o json vs kubectl create secret docker-registry
   manifests audit -f DIR -o json on 5,000 manifests vs checkov's image checks
   inspect   inspect (cold and warm) vs skopeo copy of a ~200 MB, 5-layer image
+  criterion the criterion benches of the hot paths (bench/hot-paths), quick mode; no target
 
 Everything runs on 127.0.0.1. Missing tools are installed (apt-get, pip) when possible; a case
 whose comparison tool cannot be installed is reported as skipped, never as passed.
@@ -187,6 +188,23 @@ def case_live(runs, sizes):
             os.unlink(kc)
 
 
+def case_criterion():
+    """The criterion benches of the hot paths (bench/hot-paths), in criterion's quick mode: no
+    target, just the times, for whoever changes those paths."""
+    p = subprocess.run(["cargo", "bench", "-q", "-p", "image-sec-hot-paths", "--", "--quick"],
+                       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"cargo bench failed ({p.returncode})")
+    name = ""
+    for line in p.stdout.splitlines():
+        if line and not line[0].isspace() and "time:" not in line:
+            name = line.strip()
+        m = re.match(r"^(.*?)\s*(time|thrpt):\s+\[(\S+ \S+) (\S+ \S+) (\S+ \S+)\]", line)
+        if m:
+            label = (m.group(1).strip() or name) if m.group(2) == "time" else ""
+            print(f"criterion  {label[:58]:58} {m.group(2):5} {m.group(4)}", flush=True)
+
+
 def case_startup(runs):
     kubectl = shutil.which("kubectl")
     if not kubectl:
@@ -313,7 +331,7 @@ def inspect_against_skopeo(runs, info):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer runs")
-    ap.add_argument("--only", default="live,startup,manifests,inspect")
+    ap.add_argument("--only", default="live,startup,manifests,inspect,criterion")
     ap.add_argument("--runs", type=int, default=0)
     ap.add_argument("--sizes", default="", help="live case pod counts, e.g. 1000,10000")
     ap.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
@@ -331,6 +349,8 @@ def main():
         case_manifests(runs, 500 if a.quick else 5000)
     if "inspect" in only:
         case_inspect(runs)
+    if "criterion" in only:
+        case_criterion()
     missed = [r for r in RESULTS if not r["met"]]
     print(f"\n{len(RESULTS) - len(missed)} of {len(RESULTS)} targets met")
     with open(os.path.join(ROOT, "target", "bench-results.json"), "w") as f:

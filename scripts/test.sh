@@ -24,4 +24,6 @@ command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl not found; the kube
 # then the whole suite, then a short run of every fuzz target (about 3 minutes; fuzz/README.md).
 BUILD_LARGE=1 cargo test --locked -j 2 --test registry_memory -- --ignored
 cargo test --workspace --locked -j 2 "$@"
+# The criterion benches (bench/hot-paths) are not tests; checking them keeps them building.
+cargo check --locked -j 2 -p image-sec-hot-paths --benches
 bash scripts/fuzz-smoke.sh

@@ -7,7 +7,7 @@ pub mod resources;
 pub mod skim;
 pub(crate) mod stream;
 
-pub use stream::{ItemDecoder, Plain};
+pub use stream::{ItemDecoder, PageSplitter, Plain};
 
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,8 @@ pub mod completion;
 pub mod create_secret;
 pub mod inspect;
 pub mod patch;
-mod pod_pages;
+/// Public for the criterion benches in `bench/hot-paths`.
+pub mod pod_pages;
 
 use std::process::ExitCode;
 
