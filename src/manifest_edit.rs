@@ -103,7 +103,7 @@ pub fn patch_document(
             continue;
         }
         let mut path = prefix.clone();
-        path.extend(spec_path.iter().map(|s| Seg::Key(*s)));
+        path.extend(spec_path.iter().map(|s| Seg::Key(s)));
         text = if json {
             json_edit(&text, &path, &plan)?
         } else {

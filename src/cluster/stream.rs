@@ -208,8 +208,7 @@ impl<D: ItemDecoder> PageSplitter<D> {
     /// Runs the state machine over `data` from `pos`; `pos` ends at the first byte not yet
     /// decoded (the start of a value cut by the end of `data`).
     fn run(&mut self, data: &[u8], last: bool) -> Result<(), String> {
-        loop {
-            let Some(b) = self.skip_ws(data) else { break };
+        while let Some(b) = self.skip_ws(data) {
             match self.state {
                 State::Start => {
                     if b != b'{' {
