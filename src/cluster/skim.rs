@@ -142,6 +142,16 @@ impl<'de> Field<'_, 'de> {
         T::deserialize(&mut *self.de)
     }
 
+    /// Decodes the value and also returns its bytes (to decode again, as another type, with
+    /// [`from_slice_prefix`]).
+    pub fn decode_keeping_bytes<T: Deserialize<'de>>(self) -> Result<(T, &'de [u8])> {
+        *self.consumed = true;
+        self.de.peek()?;
+        let start = self.de.pos;
+        let value = T::deserialize(&mut *self.de)?;
+        Ok((value, &self.de.input[start..self.de.pos]))
+    }
+
     /// Skips the value and returns its bytes (to decode later with [`from_slice_prefix`]).
     pub fn skip(self) -> Result<&'de [u8]> {
         *self.consumed = true;

@@ -322,6 +322,7 @@ pub fn extract(
 /// fraction of a `serde_json::Value` tree. Scalars of an unexpected type read as absent (like
 /// the `Value` accessors), so one odd object never fails a page.
 pub mod typed {
+    use std::borrow::Cow;
     use std::collections::BTreeMap;
     use std::fmt;
 
@@ -364,51 +365,57 @@ pub mod typed {
 
     /// A JSON scalar as far as the lenient types care: a string, a boolean, or anything else
     /// (skipped without allocating).
-    enum Scalar {
-        Str(String),
+    enum Scalar<'de> {
+        Str(Cow<'de, str>),
         Bool(bool),
         Other,
     }
 
-    impl<'de> Deserialize<'de> for Scalar {
+    impl<'de> Deserialize<'de> for Scalar<'de> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             struct V;
             impl<'de> Visitor<'de> for V {
-                type Value = Scalar;
+                type Value = Scalar<'de>;
                 fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                     f.write_str("any JSON value")
                 }
-                fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                    Ok(Scalar::Str(v.to_owned()))
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Str(Cow::Borrowed(v)))
                 }
-                fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-                    Ok(Scalar::Str(v))
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Str(Cow::Owned(v.to_owned())))
                 }
-                fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Str(Cow::Owned(v)))
+                }
+                fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
                     Ok(Scalar::Bool(v))
                 }
-                fn visit_i64<E: de::Error>(self, _v: i64) -> Result<Scalar, E> {
+                fn visit_i64<E: de::Error>(self, _v: i64) -> Result<Scalar<'de>, E> {
                     Ok(Scalar::Other)
                 }
-                fn visit_u64<E: de::Error>(self, _v: u64) -> Result<Scalar, E> {
+                fn visit_u64<E: de::Error>(self, _v: u64) -> Result<Scalar<'de>, E> {
                     Ok(Scalar::Other)
                 }
-                fn visit_f64<E: de::Error>(self, _v: f64) -> Result<Scalar, E> {
+                fn visit_f64<E: de::Error>(self, _v: f64) -> Result<Scalar<'de>, E> {
                     Ok(Scalar::Other)
                 }
-                fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
                     Ok(Scalar::Other)
                 }
-                fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+                fn visit_none<E: de::Error>(self) -> Result<Scalar<'de>, E> {
                     Ok(Scalar::Other)
                 }
-                fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Scalar, D2::Error> {
+                fn visit_some<D2: Deserializer<'de>>(
+                    self,
+                    d: D2,
+                ) -> Result<Scalar<'de>, D2::Error> {
                     Scalar::deserialize(d)
                 }
-                fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<Scalar, A::Error> {
+                fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<Scalar<'de>, A::Error> {
                     skip_seq(a).map(|_| Scalar::Other)
                 }
-                fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Scalar, A::Error> {
+                fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Scalar<'de>, A::Error> {
                     skip_map(a).map(|_| Scalar::Other)
                 }
             }
@@ -419,6 +426,25 @@ pub mod typed {
     impl<'de> Deserialize<'de> for LStr {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             Ok(LStr(match Scalar::deserialize(d)? {
+                Scalar::Str(s) => Some(s.into_owned()),
+                _ => None,
+            }))
+        }
+    }
+
+    /// [`LStr`] borrowed from the input where it can be (no escapes in the string).
+    #[derive(Debug, Default, Clone, PartialEq, Eq)]
+    pub struct LCow<'a>(pub Option<Cow<'a, str>>);
+
+    impl LCow<'_> {
+        pub fn as_deref(&self) -> Option<&str> {
+            self.0.as_deref()
+        }
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for LCow<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(LCow(match Scalar::deserialize(d)? {
                 Scalar::Str(s) => Some(s),
                 _ => None,
             }))
@@ -541,6 +567,31 @@ pub mod typed {
         pub namespace: LStr,
         pub annotations: LObj<Annotations>,
         pub owner_references: LVec<LObj<OwnerRef>>,
+    }
+
+    /// What a pod's metadata says about whose pod it is, borrowed from the page: all the fold
+    /// needs of a pod whose owner already has a pod decoded whole ([`Meta`] takes the same
+    /// fields, owned).
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct MetaOwner<'a> {
+        #[serde(borrow)]
+        pub name: LCow<'a>,
+        #[serde(borrow)]
+        pub namespace: LCow<'a>,
+        #[serde(borrow)]
+        pub owner_references: LVec<LObj<OwnerRefView<'a>>>,
+    }
+
+    /// [`OwnerRef`], borrowed.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct OwnerRefView<'a> {
+        #[serde(borrow)]
+        pub kind: LCow<'a>,
+        #[serde(borrow)]
+        pub name: LCow<'a>,
+        pub controller: LBool,
     }
 
     #[derive(Debug, Default, Deserialize)]
