@@ -78,8 +78,9 @@ def interleaved(rounds, seed, **contenders):
     """Median wall seconds of each contender (a callable timing one run of itself), measured in
     `rounds` rounds that each run every contender once, in a shuffled order (seeded: the same
     order every time). A first round is run and discarded, so neither side pays for a cold
-    server. The order matters: by hand, at 1,000 pods, the run right after the raw fetch was
-    about 1 ms slower than the next ones, so no side keeps a place in the order."""
+    server. The order matters: by hand, at 1,000 pods, each side ran ~1 ms slower right after
+    the other than right after itself (docs/PERFORMANCE.md, fifth round), so no side keeps a
+    place in the order."""
     rng = random.Random(seed)
     walls = {name: [] for name in contenders}
     for r in range(rounds + 1):
