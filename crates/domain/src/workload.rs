@@ -1037,6 +1037,45 @@ mod tests {
     }
 
     #[test]
+    fn owners_read_borrowed_where_the_json_allows() {
+        use std::borrow::Cow;
+        use typed::{LObj, MetaOwner};
+        let text = r#"{"name":"p","namespace":"n\u0073","labels":{"a":"b"},
+            "ownerReferences":[{"kind":"Job","name":"j"},
+                               {"kind":"ReplicaSet","name":"rs","controller":true,"uid":"u"}]}"#;
+        let m: LObj<MetaOwner> = serde_json::from_str(text).unwrap();
+        let m = m.get().unwrap();
+        // Plain strings are borrowed from the input, escaped ones are read owned.
+        assert!(matches!(m.name.0, Some(Cow::Borrowed("p"))));
+        assert!(matches!(&m.namespace.0, Some(Cow::Owned(s)) if s == "ns"));
+        let owners: Vec<_> = m
+            .owner_references
+            .0
+            .iter()
+            .map(|r| {
+                let r = r.get().unwrap();
+                (r.kind.as_deref(), r.name.as_deref(), r.controller.0)
+            })
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                (Some("Job"), Some("j"), None),
+                (Some("ReplicaSet"), Some("rs"), Some(true))
+            ]
+        );
+        // Lenient like the owned types: a value of another type reads as absent.
+        let odd: LObj<MetaOwner> =
+            serde_json::from_str(r#"{"name":5,"namespace":null,"ownerReferences":"x"}"#).unwrap();
+        let odd = odd.get().unwrap();
+        assert_eq!(
+            (odd.name.as_deref(), odd.namespace.as_deref()),
+            (None, None)
+        );
+        assert!(odd.owner_references.0.is_empty());
+    }
+
+    #[test]
     fn typed_extraction_matches_value_extraction() {
         let odd = json!({"metadata": {"name": "odd", "namespace": 7, "annotations": null,
             "ownerReferences": [3, {"kind": "ReplicaSet", "name": "x", "controller": "yes"},
