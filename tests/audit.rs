@@ -613,3 +613,56 @@ fn stdin_helm_output_and_unreadable_documents() {
     out.code(1);
     assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
 }
+
+#[test]
+fn selector_picks_workloads_from_files_like_kubectl() {
+    // `kubectl get -f DIR -l ...` filters the objects of the files; the audit filters the
+    // workloads and still reads every pull secret the files hold.
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = |name: &str, labels: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: shop\n  labels: {labels}\nspec:\n  template:\n    spec:\n      imagePullSecrets: [{{name: regcred}}]\n      containers:\n      - name: main\n        image: registry.example.com/team/{name}:1.0\n"
+        )
+    };
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: regcred, namespace: shop, labels: {app: other}}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: eyJhdXRocyI6eyJyZWdpc3RyeS5leGFtcGxlLmNvbSI6eyJhdXRoIjoiZFRwdyJ9fX0=\n";
+    write(
+        &dir,
+        "web.yaml",
+        &deployment("web", "{app: web, tier: front}"),
+    );
+    write(&dir, "db.yaml", &deployment("db", "{app: db, tier: back}"));
+    write(&dir, "batch.yaml", &deployment("batch", "{}"));
+    write(&dir, "secret.yaml", secret);
+    let path = dir.path().display().to_string();
+    let names = |selector: &str| -> BTreeSet<String> {
+        let out = audit(&["-f", &path, "-l", selector, "-o", "json"]);
+        assert!(out.code == 0 || out.code == 3, "{selector}: {}", out.stderr);
+        let r = json_report(&out);
+        // The pull secret was read although the selector does not select it.
+        assert!(
+            !rules_of(&r, "main").iter().any(|id| id.contains("secret")),
+            "{selector}: {r}"
+        );
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("app=web"), set(&["web"]));
+    assert_eq!(names("tier in (front,back)"), set(&["web", "db"]));
+    assert_eq!(names("app,app!=web"), set(&["db"]));
+    assert_eq!(names("!app"), set(&["batch"]));
+    assert_eq!(names(""), set(&["web", "db", "batch"]));
+    // A bad selector is a one-line usage error naming what was expected; nothing is read.
+    let out = audit(&["-f", &path, "-l", "app=web tier=front"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stdout.is_empty());
+    let line = out.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.starts_with("error: invalid -l/--selector \"app=web tier=front\": found 'tier', expected: ',' or 'end of string'"),
+        "{line}"
+    );
+}

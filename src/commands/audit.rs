@@ -19,6 +19,7 @@ use crate::cluster::{Cluster, ListQuery, ResourceKind};
 use crate::commands::audit_deep;
 use crate::commands::pod_pages::{PodItem, PodPageDecoder};
 use crate::domain::docker_config::{parse_pull_secret, DockerConfig};
+use crate::domain::label_selector::LabelSelector;
 use crate::domain::policy::Policy;
 use crate::domain::rules::{
     evaluate_with, Emitter, Finding, ParsedImages, PullSecretUse, RuleId, SecretState,
@@ -171,12 +172,17 @@ pub async fn run(global: &GlobalOpts, args: AuditArgs) -> Result<Outcome> {
         None => Policy::default(),
     };
     let mut inventory = if !args.filename.is_empty() {
-        if args.selector.is_some() {
-            return Err(Error::usage(
-                "-l/--selector applies to cluster audits, not to -f manifests",
-            ));
-        }
-        read_manifests(&args.filename)?
+        // As in the cluster, the selector picks workloads; secrets and service accounts in the
+        // files are all read (the workloads' pull secrets may be among them).
+        let selector = match args.selector.as_deref() {
+            Some(text) => Some(LabelSelector::parse(text).map_err(|e| {
+                Error::usage(format!(
+                    "invalid -l/--selector {text:?}: {e} (e.g. -l app=web,tier!=db)"
+                ))
+            })?),
+            None => None,
+        };
+        read_manifests(&args.filename, selector.as_ref())?
     } else {
         read_clusters(global, &args).await?
     };
@@ -235,7 +241,7 @@ fn write_json_stdout(report: &AuditReport) -> Result<()> {
     }
 }
 
-fn read_manifests(args: &[String]) -> Result<Inventory> {
+fn read_manifests(args: &[String], selector: Option<&LabelSelector>) -> Result<Inventory> {
     let sources = manifests::read_sources(args)?;
     let (objects, problems) = manifests::load_objects(&sources);
     let mut inv = Inventory::default();
@@ -261,6 +267,11 @@ fn read_manifests(args: &[String]) -> Result<Inventory> {
         let known = ResourceKind::from_api_version_kind(api_version, kind);
         match known.map(|k| k.kind) {
             Some(k) if workload::is_pod_bearing(k) => {
+                let labels = v.pointer("/metadata/labels");
+                let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
+                if selector.is_some_and(|s| !s.matches(label)) {
+                    continue;
+                }
                 if let Some(mut w) = workload::extract(k, v, "", "default") {
                     w.source = Some(ManifestSource {
                         file: obj.file.clone(),

@@ -3,6 +3,7 @@
 pub mod docker_config;
 pub mod image_contents;
 pub mod keyring;
+pub mod label_selector;
 pub mod manifests;
 pub mod patch_plan;
 pub mod policy;
