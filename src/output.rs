@@ -120,6 +120,60 @@ pub fn show_progress() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// A progress line on stderr when it is a terminal ("reading the cluster: 1500 objects",
+/// "inspecting images: 3/40"), rewritten in place and wiped by [`Progress::finish`].
+pub struct Progress {
+    on: bool,
+    what: &'static str,
+    /// Counted up to this (`n/total`), else a count of `unit`.
+    total: Option<usize>,
+    unit: &'static str,
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl Progress {
+    /// Counts `unit`s, with no known total.
+    pub fn counting(what: &'static str, unit: &'static str) -> Self {
+        Self::new(what, None, unit)
+    }
+
+    /// Counts up to `total` (no line at all when there is nothing to count).
+    pub fn of(what: &'static str, total: usize) -> Self {
+        let p = Self::new(what, Some(total), "");
+        p.add(0);
+        p
+    }
+
+    fn new(what: &'static str, total: Option<usize>, unit: &'static str) -> Self {
+        Progress {
+            on: total != Some(0) && show_progress(),
+            what,
+            total,
+            unit,
+            count: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    pub fn add(&self, n: usize) {
+        let count = self
+            .count
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
+            + n;
+        if self.on {
+            match self.total {
+                Some(total) => eprint!("\r{}: {count}/{total}", self.what),
+                None => eprint!("\r{}: {count} {}", self.what, self.unit),
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if self.on {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
 /// A warning on stderr, kubectl style.
 pub fn warn(msg: &str) {
     eprintln!("Warning: {msg}");

@@ -519,3 +519,59 @@ fn deep_honours_platform() {
     assert!(network_tool("linux/amd64").contains("/usr/bin/curl"));
     assert!(network_tool("linux/arm64").contains("/usr/bin/wget"));
 }
+
+#[test]
+fn progress_goes_to_a_terminal_only() {
+    // Listing and image reading both report progress on a terminal (stderr), and clear it;
+    // piped, neither prints a progress line.
+    let c = TestCluster::new();
+    let ns = "deep-progress";
+    c.server.insert(pull_secret("regcred", ns, USER, PASSWORD));
+    for name in ["shell", "clean"] {
+        c.server
+            .insert(pod(&format!("p-{name}"), ns, &image(name), &["regcred"]));
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let kc = c.kubeconfig.display().to_string();
+    let cache_dir = cache.path().display().to_string();
+    let envs = [
+        ("KUBECONFIG", kc.as_str()),
+        ("KUBECTL_IMAGE_SEC_CACHE_DIR", cache_dir.as_str()),
+    ];
+    let args = [
+        "audit",
+        "--deep",
+        "--insecure-registry",
+        &registry().registry,
+        "-n",
+        ns,
+        "-o",
+        "json",
+    ];
+    let shown = run_on_terminal(&args, c.home(), &envs);
+    shown.code(3);
+    let screen = &shown.stdout;
+    assert!(screen.contains("\rreading the cluster: "), "{screen:?}");
+    for step in ["0/2", "1/2", "2/2"] {
+        assert!(
+            screen.contains(&format!("\rinspecting images: {step}")),
+            "{step}: {screen:?}"
+        );
+    }
+    // Each progress line is wiped before the report starts.
+    let report_at = screen.find('{').expect("the JSON report");
+    assert!(screen[..report_at].ends_with("\r\x1b[K"), "{screen:?}");
+    assert!(!screen.contains(PASSWORD));
+    let piped = audit(&c, cache.path(), &["-n", ns, "-o", "json"]);
+    piped.code(3);
+    assert!(
+        !piped.all().contains("inspecting images"),
+        "{}",
+        piped.stderr
+    );
+    assert!(
+        !piped.all().contains("reading the cluster"),
+        "{}",
+        piped.stderr
+    );
+}

@@ -8,7 +8,6 @@
 //! summary's severity counts. When every read of every context fails, there is no report at all
 //! and the first error is returned (exit 1), like kubectl.
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
 use serde_json::Value;
@@ -326,7 +325,7 @@ async fn read_clusters(global: &GlobalOpts, args: &AuditArgs) -> Result<Inventor
             .map(|c| Some(c.clone()))
             .collect()
     };
-    let progress = Progress::new();
+    let progress = output::Progress::counting("reading the cluster", "objects");
     let results = futures::future::join_all(
         contexts
             .iter()
@@ -360,32 +359,6 @@ async fn read_clusters(global: &GlobalOpts, args: &AuditArgs) -> Result<Inventor
     Ok(inv)
 }
 
-/// A progress line on stderr, only when stderr is a terminal.
-struct Progress {
-    on: bool,
-    objects: AtomicUsize,
-}
-
-impl Progress {
-    fn new() -> Self {
-        Progress {
-            on: output::show_progress(),
-            objects: AtomicUsize::new(0),
-        }
-    }
-    fn add(&self, n: usize) {
-        let total = self.objects.fetch_add(n, Ordering::Relaxed) + n;
-        if self.on {
-            eprint!("\rreading the cluster: {total} objects");
-        }
-    }
-    fn finish(&self) {
-        if self.on {
-            eprint!("\r\x1b[K");
-        }
-    }
-}
-
 fn resource_name(kind: &ResourceKind) -> String {
     if kind.group.is_empty() {
         kind.plural.to_string()
@@ -398,7 +371,7 @@ async fn read_context(
     global: &GlobalOpts,
     args: &AuditArgs,
     context: Option<&str>,
-    progress: &Progress,
+    progress: &output::Progress,
 ) -> Result<Inventory> {
     let cluster = Cluster::connect(global, context).await?;
     let ctx = cluster.context.clone();

@@ -30,6 +30,7 @@ use crate::domain::rules::{
 };
 use crate::domain::workload::{ContainerSpec, Workload};
 use crate::error::Result;
+use crate::output;
 use crate::registry::{Credentials, ImageInspection, ImageRequest, Inspector, RegistryError};
 use crate::report::ReportError;
 
@@ -147,17 +148,22 @@ pub async fn scan(
             .push(("anonymous".to_string(), Credentials::Anonymous));
     }
     let inspector = &inspector;
+    // An image of a few hundred MB can take a while to download.
+    let progress = output::Progress::of("inspecting images", order.len());
+    let progress = &progress;
     let results: Vec<(String, std::result::Result<ImageFacts, RegistryError>)> =
         futures::stream::iter(order.iter().map(|key| {
             let p = &plan[key];
             async move {
                 let r = inspect(inspector, p).await;
+                progress.add(1);
                 (key.clone(), r.map(|i| ImageFacts::from_inspection(&i)))
             }
         }))
         .buffered(DEFAULT_CONCURRENCY)
         .collect()
         .await;
+    progress.finish();
     let mut images = HashMap::new();
     let mut errors = Vec::new();
     for (key, r) in results {

@@ -86,6 +86,33 @@ pub fn run_with(args: &[&str], stdin: Option<&[u8]>, home: &Path, envs: &[(&str,
     }
 }
 
+/// Runs the binary with stdin, stdout and stderr on a terminal (a pty from util-linux
+/// `script`), for what only a terminal gets (progress lines). `stdout` is what the terminal
+/// showed (both streams, `\r\n` line ends); `stderr` is `script`'s own.
+pub fn run_on_terminal(args: &[&str], home: &Path, envs: &[(&str, &str)]) -> Out {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(bin().display().to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| quote(&a))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run util-linux script");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// A fake cluster plus a temp HOME with a kubeconfig for it.
 pub struct TestCluster {
     pub server: FakeApiServer,
