@@ -11,6 +11,7 @@ command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v c++ >/dev/null 2>&1 || need_pkgs+=(g++) # libFuzzer, for scripts/fuzz-smoke.sh
+command -v script >/dev/null 2>&1 || need_pkgs+=(bsdutils) # a pty for the progress-line tests
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "installing test dependencies: ${need_pkgs[*]}" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
