@@ -9,6 +9,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::pull_secret::is_dns1123_subdomain;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Equals,
@@ -135,21 +137,9 @@ fn is_label_name(s: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-/// A DNS-1123 subdomain, the optional prefix of a key.
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
-}
-
 fn validate_key(key: &str) -> Result<(), String> {
     let ok = match key.split_once('/') {
-        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
+        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_label_name(name),
         None => is_label_name(key),
     };
     if ok {

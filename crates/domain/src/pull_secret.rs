@@ -210,6 +210,19 @@ fn write_go_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// At most 253 characters of dot-separated labels of lower case alphanumerics and '-', each
+/// starting and ending with an alphanumeric (names of most objects, label key prefixes).
+pub(crate) fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
 /// Validates a Secret name as a DNS-1123 subdomain (what the API server requires).
 pub fn validate_secret_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -220,14 +233,7 @@ pub fn validate_secret_name(name: &str) -> Result<(), String> {
             "invalid secret name {name:?}: must be no more than 253 characters"
         ));
     }
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if !name.split('.').all(label_ok) {
+    if !is_dns1123_subdomain(name) {
         return Err(format!(
             "invalid secret name {name:?}: a DNS-1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'regcred' or 'registry.example-creds')"
         ));
