@@ -118,3 +118,18 @@ fn version_and_help_exit_0() {
     let out = run_with(&["audit", "--help"], None, home.path(), &[]);
     assert!(out.ok().contains("--fail-on"));
 }
+
+/// build.rs links the binary position-dependent on Linux with glibc: a PIE's ~17,000 relative
+/// relocations cost ~0.8 ms at every start (docs/PERFORMANCE.md, sixth round). The ELF header's
+/// e_type says which it is: 2 is a fixed-address executable, 3 a PIE (or shared object).
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn the_binary_is_linked_position_dependent() {
+    let elf = std::fs::read(bin()).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    let e_type = u16::from_le_bytes([elf[16], elf[17]]);
+    assert_eq!(
+        e_type, 2,
+        "expected ET_EXEC (2), found {e_type}: was -no-pie dropped?"
+    );
+}
