@@ -109,7 +109,20 @@ impl ImageReference {
     /// `registry/repository`, e.g. `docker.io/library/nginx` (the name the kubelet looks up
     /// credentials for).
     pub fn name(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
+        let mut out = String::with_capacity(self.normalized_len());
+        out.push_str(&self.registry);
+        out.push('/');
+        out.push_str(&self.repository);
+        out
+    }
+
+    /// The length of [`ImageReference::normalized`], so it and `name` allocate once.
+    fn normalized_len(&self) -> usize {
+        self.registry.len()
+            + 1
+            + self.repository.len()
+            + self.tag.as_ref().map_or(0, |t| 1 + t.len())
+            + self.digest.as_ref().map_or(0, |d| 1 + d.len())
     }
 
     /// The name plus `:tag` and `@digest` when they were written.

@@ -408,18 +408,15 @@ impl<'a> Emitter<'a> {
     }
 }
 
-fn ns_flag(w: &Workload) -> String {
-    format!("-n {}", w.namespace)
-}
-
-/// `kubectl set image deployment/web app=<...> -n shop`.
-pub fn set_image_command(w: &Workload, c: &ContainerSpec, image: &str) -> String {
+/// `kubectl set image deployment/web app=<...> -n shop`. The rules pass `format_args!` for
+/// `image`: written straight into the command, with no string of its own.
+pub fn set_image_command(w: &Workload, c: &ContainerSpec, image: impl fmt::Display) -> String {
     format!(
-        "kubectl set image {} {}={} {}",
-        w.kind_name(),
+        "kubectl set image {} {}={} -n {}",
+        w.kind_name_display(),
         c.name,
         image,
-        ns_flag(w)
+        w.namespace
     )
 }
 
@@ -448,8 +445,10 @@ pub fn evaluate_with(input: &WorkloadInput<'_>, images: &mut ParsedImages) -> Ve
     let w = input.workload;
     let mut em = Emitter::new(w, input.policy);
     secret_rules(input, &mut em);
+    // Built once per workload, when a container's image needs credentials.
+    let mut keyring = None;
     for c in &w.containers {
-        container_rules(input, c, images.get(&c.image), &mut em);
+        container_rules(input, c, images.get(&c.image), &mut keyring, &mut em);
     }
     em.out
 }
@@ -511,28 +510,22 @@ pub fn is_public(policy: &Policy, r: &ImageReference) -> bool {
     policy.public_registries.iter().any(|p| p.matches(r))
 }
 
-/// The usable pull secrets whose entries match the image, by the kubelet's matching rules.
-pub fn matching_secrets(secrets: &[PullSecretUse<'_>], r: &ImageReference) -> Vec<String> {
+/// The keyring of the usable pull secrets, in their order (the kubelet's matching rules).
+fn usable_keyring(secrets: &[PullSecretUse<'_>]) -> Keyring {
     let mut keyring = Keyring::new();
     for s in secrets {
         if let SecretState::Usable(cfg) = &s.state {
             keyring.add(&s.name, cfg);
         }
     }
-    let mut names: Vec<String> = keyring
-        .lookup(r)
-        .into_iter()
-        .map(|m| m.source.to_string())
-        .collect();
-    names.dedup();
-    names
+    keyring
 }
 
 /// Kubernetes' defaulting of `imagePullPolicy`: `Always` when the runtime would pull `latest`
 /// (tag `latest`, or neither tag nor digest), else `IfNotPresent`.
-pub fn effective_pull_policy(c: &ContainerSpec, r: &ImageReference) -> String {
+pub fn effective_pull_policy<'a>(c: &'a ContainerSpec, r: &ImageReference) -> &'a str {
     match &c.pull_policy {
-        Some(p) if !p.is_empty() => p.clone(),
+        Some(p) if !p.is_empty() => p,
         _ => {
             let pulls_latest =
                 r.tag.as_deref() == Some("latest") || (r.tag.is_none() && r.digest.is_none());
@@ -541,7 +534,6 @@ pub fn effective_pull_policy(c: &ContainerSpec, r: &ImageReference) -> String {
             } else {
                 "IfNotPresent"
             }
-            .to_string()
         }
     }
 }
@@ -550,6 +542,7 @@ fn container_rules(
     input: &WorkloadInput<'_>,
     c: &ContainerSpec,
     parsed: &Result<ImageReference, ReferenceError>,
+    keyring: &mut Option<Keyring>,
     em: &mut Emitter<'_>,
 ) {
     let w = input.workload;
@@ -563,10 +556,10 @@ fn container_rules(
                 c.name
             ),
             format!(
-                "kubectl patch {} {} --type=json -p '[{{\"op\":\"add\",\"path\":\"{}/securityContext\",\"value\":{{\"readOnlyRootFilesystem\":true}}}}]' (mount an emptyDir where the app must write)",
-                w.kind_name(),
-                ns_flag(w),
-                w.container_pointer(c)
+                "kubectl patch {} -n {} --type=json -p '[{{\"op\":\"add\",\"path\":\"{}/securityContext\",\"value\":{{\"readOnlyRootFilesystem\":true}}}}]' (mount an emptyDir where the app must write)",
+                w.kind_name_display(),
+                w.namespace,
+                w.container_pointer_display(c)
             ),
             None,
         );
@@ -604,7 +597,7 @@ fn container_rules(
             ),
             format!(
                 "mirror the image to an allowed registry and {}",
-                set_image_command(w, c, &format!("ALLOWED-REGISTRY/{}", r.repository))
+                set_image_command(w, c, format_args!("ALLOWED-REGISTRY/{}", r.repository))
             ),
             None,
         );
@@ -625,7 +618,7 @@ fn container_rules(
                     set_image_command(
                         w,
                         c,
-                        &format!(
+                        format_args!(
                             "{}/{}",
                             list.first().map(String::as_str).unwrap_or("REGISTRY"),
                             r.repository
@@ -656,7 +649,11 @@ fn container_rules(
                 "repository {:?} on {} has no account or organization segment",
                 r.repository, r.registry
             ),
-            set_image_command(w, c, &format!("{}/ACCOUNT/{}", r.registry, r.repository)),
+            set_image_command(
+                w,
+                c,
+                format_args!("{}/ACCOUNT/{}", r.registry, r.repository),
+            ),
             None,
         );
     }
@@ -680,11 +677,14 @@ fn container_rules(
             RuleId::MissingTag,
             Some(c),
             format!(
-                "image {:?} has neither tag nor digest, so the runtime pulls {}:latest",
-                c.image,
-                r.name()
+                "image {:?} has neither tag nor digest, so the runtime pulls {}/{}:latest",
+                c.image, r.registry, r.repository
             ),
-            set_image_command(w, c, &format!("{}:VERSION", r.name())),
+            set_image_command(
+                w,
+                c,
+                format_args!("{}/{}:VERSION", r.registry, r.repository),
+            ),
             None,
         );
     }
@@ -696,7 +696,11 @@ fn container_rules(
                 format!(
                     "image {normalized} uses the mutable tag {tag:?} without a digest; what runs can change on every pull"
                 ),
-                set_image_command(w, c, &format!("{}:VERSION", r.name())),
+                set_image_command(
+                    w,
+                    c,
+                    format_args!("{}/{}:VERSION", r.registry, r.repository)
+                ),
                 None,
             );
         }
@@ -706,7 +710,7 @@ fn container_rules(
             RuleId::MissingDigest,
             Some(c),
             format!("image {normalized} is not pinned by digest"),
-            set_image_command(w, c, &format!("{}@sha256:DIGEST", r.normalized())),
+            set_image_command(w, c, format_args!("{normalized}@sha256:DIGEST")),
             None,
         );
     }
@@ -714,7 +718,8 @@ fn container_rules(
         return;
     }
     // Private registry: credentials and cached-image exposure.
-    if matching_secrets(input.secrets, r).is_empty() {
+    let keyring = keyring.get_or_insert_with(|| usable_keyring(input.secrets));
+    if keyring.lookup(r).is_empty() {
         let names: Vec<String> = input
             .secrets
             .iter()
@@ -743,7 +748,7 @@ fn container_rules(
                 "kubectl image-sec create-secret regcred --docker-server={} --docker-username=USER --password-stdin -n {} --attach-to={}",
                 r.registry,
                 w.namespace,
-                w.kind_name()
+                w.kind_name_display()
             ),
             None,
         );
@@ -757,10 +762,10 @@ fn container_rules(
                 "private image {normalized} is pulled with imagePullPolicy {policy_now}: pods on the same node can start it from the cache without credentials"
             ),
             format!(
-                "kubectl patch {} {} --type=json -p '[{{\"op\":\"add\",\"path\":\"{}/imagePullPolicy\",\"value\":\"Always\"}}]'",
-                w.kind_name(),
-                ns_flag(w),
-                w.container_pointer(c)
+                "kubectl patch {} -n {} --type=json -p '[{{\"op\":\"add\",\"path\":\"{}/imagePullPolicy\",\"value\":\"Always\"}}]'",
+                w.kind_name_display(),
+                w.namespace,
+                w.container_pointer_display(c)
             ),
             None,
         );

@@ -98,7 +98,13 @@ pub struct Workload {
 impl Workload {
     /// `deployment/web`, as kubectl and `patch` spell it.
     pub fn kind_name(&self) -> String {
-        format!("{}/{}", self.kind.to_ascii_lowercase(), self.name)
+        self.kind_name_display().to_string()
+    }
+
+    /// [`Workload::kind_name`] written straight into a message, with no string of its own
+    /// (the rules write it into hundreds of remediations).
+    pub fn kind_name_display(&self) -> KindName<'_> {
+        KindName(self)
     }
 
     /// The pull secrets the kubelet will use: the pod's own, else the service account's (the
@@ -124,12 +130,54 @@ impl Workload {
 
     /// JSON pointer of a container's list in this kind's object (for `kubectl patch` hints).
     pub fn container_pointer(&self, c: &ContainerSpec) -> String {
-        let prefix = match self.kind.as_str() {
+        self.container_pointer_display(c).to_string()
+    }
+
+    /// [`Workload::container_pointer`] written straight into a message.
+    pub fn container_pointer_display<'a>(&'a self, c: &'a ContainerSpec) -> ContainerPointer<'a> {
+        ContainerPointer(self, c)
+    }
+}
+
+/// See [`Workload::kind_name_display`].
+pub struct KindName<'a>(&'a Workload);
+
+impl std::fmt::Display for KindName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = self.0.kind.as_str();
+        let lower = match kind {
+            "Pod" => "pod",
+            "Deployment" => "deployment",
+            "ReplicaSet" => "replicaset",
+            "StatefulSet" => "statefulset",
+            "DaemonSet" => "daemonset",
+            "Job" => "job",
+            "CronJob" => "cronjob",
+            "ReplicationController" => "replicationcontroller",
+            _ => {
+                for ch in kind.chars() {
+                    std::fmt::Write::write_char(f, ch.to_ascii_lowercase())?;
+                }
+                ""
+            }
+        };
+        f.write_str(lower)?;
+        f.write_str("/")?;
+        f.write_str(&self.0.name)
+    }
+}
+
+/// See [`Workload::container_pointer_display`].
+pub struct ContainerPointer<'a>(&'a Workload, &'a ContainerSpec);
+
+impl std::fmt::Display for ContainerPointer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefix = match self.0.kind.as_str() {
             "Pod" => "/spec",
             "CronJob" => "/spec/jobTemplate/spec/template/spec",
             _ => "/spec/template/spec",
         };
-        format!("{prefix}/{}/{}", c.kind.field(), c.index)
+        write!(f, "{prefix}/{}/{}", self.1.kind.field(), self.1.index)
     }
 }
 
