@@ -144,24 +144,9 @@ pub struct KindName<'a>(&'a Workload);
 
 impl std::fmt::Display for KindName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = self.0.kind.as_str();
-        let lower = match kind {
-            "Pod" => "pod",
-            "Deployment" => "deployment",
-            "ReplicaSet" => "replicaset",
-            "StatefulSet" => "statefulset",
-            "DaemonSet" => "daemonset",
-            "Job" => "job",
-            "CronJob" => "cronjob",
-            "ReplicationController" => "replicationcontroller",
-            _ => {
-                for ch in kind.chars() {
-                    std::fmt::Write::write_char(f, ch.to_ascii_lowercase())?;
-                }
-                ""
-            }
-        };
-        f.write_str(lower)?;
+        for ch in self.0.kind.chars() {
+            std::fmt::Write::write_char(f, ch.to_ascii_lowercase())?;
+        }
         f.write_str("/")?;
         f.write_str(&self.0.name)
     }
