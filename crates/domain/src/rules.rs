@@ -795,6 +795,36 @@ mod tests {
         ids
     }
 
+    /// The remediations written through `KindName`, `ContainerPointer` and `format_args!`,
+    /// spelled out in full.
+    #[test]
+    fn remediations_are_spelled_in_full() {
+        let obj = json!({"metadata": {"name": "Web", "namespace": "shop"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "app", "image": "nginx"}]}}}});
+        let w = extract("Deployment", &obj, "", "default").unwrap();
+        let findings = evaluate(&WorkloadInput {
+            workload: &w,
+            secrets: &[],
+            policy: &Policy::default(),
+        });
+        let remediation = |rule: RuleId| {
+            findings
+                .iter()
+                .find(|f| f.rule == rule)
+                .map(|f| f.remediation.as_str())
+                .unwrap()
+        };
+        assert_eq!(
+            remediation(RuleId::MissingTag),
+            "kubectl set image deployment/Web app=docker.io/library/nginx:VERSION -n shop"
+        );
+        assert_eq!(
+            remediation(RuleId::WritableRootFilesystem),
+            "kubectl patch deployment/Web -n shop --type=json -p '[{\"op\":\"add\",\"path\":\"/spec/template/spec/containers/0/securityContext\",\"value\":{\"readOnlyRootFilesystem\":true}}]' (mount an emptyDir where the app must write)"
+        );
+    }
+
     #[test]
     fn a_shared_image_cache_gives_the_same_findings() {
         let p = Policy::default();
