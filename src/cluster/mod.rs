@@ -6,6 +6,7 @@
 pub mod resources;
 pub mod skim;
 pub(crate) mod stream;
+mod transport;
 
 pub use stream::{ItemDecoder, PageSplitter, Plain};
 
@@ -202,7 +203,7 @@ impl Cluster {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let client = kube::Client::try_from(config).map_err(|e| {
+        let client = transport::client(config).map_err(|e| {
             let msg = exec_plugin_message(&e)
                 .or_else(|| client_certificate_message(&e))
                 .unwrap_or_else(|| e.to_string());
