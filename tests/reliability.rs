@@ -199,6 +199,10 @@ fn broken_kubeconfigs_get_one_line_errors() {
             write("badserver", "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'not a url'}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user: {token: t}\n"),
             "invalid kubeconfig",
         ),
+        (
+            write("proxied", "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://10.0.0.1:6443', proxy-url: 'http://bob:hunter2@127.0.0.1:9/'}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user: {token: t}\n"),
+            "proxy-url (proxy 127.0.0.1:9) is not supported: remove proxy-url, or run `kubectl proxy`",
+        ),
     ];
     for (path, needle) in cases {
         let out = run_with(
@@ -221,6 +225,7 @@ fn broken_kubeconfigs_get_one_line_errors() {
             out.stderr
         );
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
     }
     let out = run_with(
         &[

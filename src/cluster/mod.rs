@@ -183,6 +183,9 @@ impl Cluster {
             }
         };
         apply_overrides(&mut config, global)?;
+        if let Some(proxy) = &config.proxy_url {
+            return Err(Error::Config(unsupported_proxy_message(proxy)));
+        }
         let request_timeout = parse_request_timeout(&global.request_timeout)?;
         if let Some(t) = request_timeout {
             config.connect_timeout = Some(t);
@@ -728,6 +731,19 @@ fn client_certificate_message(e: &kube::Error) -> Option<String> {
 }
 
 /// The first line of a multi-line library message (YAML errors carry a source snippet).
+/// This build has no proxy support (kube's `http-proxy` and `socks5` features are off). The
+/// message names the proxy by host only: a proxy URL may carry a user and password.
+fn unsupported_proxy_message(proxy: &http::Uri) -> String {
+    let host = proxy.host().unwrap_or("?");
+    let at = match proxy.port_u16() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    format!(
+        "the kubeconfig's proxy-url (proxy {at}) is not supported: remove proxy-url, or run `kubectl proxy` and pass --server http://127.0.0.1:8001"
+    )
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("").trim_end()
 }
