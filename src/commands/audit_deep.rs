@@ -314,7 +314,7 @@ impl DeepScan {
         policy: &Policy,
     ) {
         let normalized = r.normalized();
-        let roll_out = set_image_command(w, c, &format!("{}:NEW-TAG", r.name()));
+        let roll_out = set_image_command(w, c, format_args!("{}:NEW-TAG", r.name()));
         for cat in Category::ALL {
             let paths: Vec<&str> = facts
                 .contents

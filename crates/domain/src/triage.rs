@@ -196,7 +196,7 @@ pub fn diagnose(
             match container {
                 Some(c) => format!(
                     "{} (check with kubectl image-sec inspect {} -n {ns})",
-                    set_image_command(w, c, &format!("{name}:EXISTING-TAG")),
+                    set_image_command(w, c, format_args!("{name}:EXISTING-TAG")),
                     f.image
                 ),
                 None => format!("kubectl image-sec inspect {} -n {ns}", f.image),
