@@ -429,9 +429,9 @@ async fn read_context(
                                     owner_slots.push(Some(first));
                                     continue;
                                 }
-                                let Some(mut w) =
-                                    workload::extract_typed(kind.kind, pod, &ctx, &default_ns)
-                                else {
+                                let Some(mut w) = pod.and_then(|pod| {
+                                    workload::extract_typed(kind.kind, *pod, &ctx, &default_ns)
+                                }) else {
                                     owner_slots.push(None);
                                     continue;
                                 };

@@ -18,7 +18,9 @@ use crate::domain::workload::typed::{LObj, Meta, MetaOwner, PodBearing, Spec, St
 
 /// A decoded item of a page.
 pub struct PodItem {
-    pub pod: PodBearing,
+    /// What was decoded of it; `None` when nothing was (a repeat, skipped whole). Boxed: most
+    /// items of a page are repeats, and a page's items are held until the page is done.
+    pub pod: Option<Box<PodBearing>>,
     /// For a pod of an owner that already has a pod decoded whole in this page (the index of
     /// that one), and with no status decoded (so no pull failure): all the fold needs of it
     /// is one more pod for that owner. Its metadata was not decoded (that pod has the same
@@ -132,6 +134,8 @@ impl ItemDecoder for PodPageDecoder {
                 });
             }
         }
+        let decoded = pod.metadata.get().is_some() || pod.spec.get().is_some() || status_decoded;
+        let pod = decoded.then(|| Box::new(pod));
         Ok((PodItem { pod, repeat_of }, len))
     }
 }
@@ -166,6 +170,12 @@ mod tests {
             .collect()
     }
 
+    /// The item's pod, empty when nothing of it was decoded.
+    fn whole(item: &PodItem) -> &PodBearing {
+        static EMPTY: std::sync::LazyLock<PodBearing> = std::sync::LazyLock::new(Default::default);
+        item.pod.as_deref().unwrap_or(&EMPTY)
+    }
+
     fn image(p: &PodBearing) -> Option<&str> {
         p.spec.get()?.containers.0.first()?.get()?.image.as_deref()
     }
@@ -184,7 +194,7 @@ mod tests {
             pod("solo2", None, running.clone()),
         ];
         let out = decode_page(&mut PodPageDecoder::new(true), &pods);
-        let images: Vec<_> = out.iter().map(|i| image(&i.pod)).collect();
+        let images: Vec<_> = out.iter().map(|i| image(whole(i))).collect();
         assert_eq!(
             images,
             [
@@ -200,7 +210,7 @@ mod tests {
         // Metadata is decoded for every pod but the repeats (the fold only counts those).
         let names: Vec<_> = out
             .iter()
-            .map(|p| p.pod.metadata.get().and_then(|m| m.name.as_deref()))
+            .map(|p| whole(p).metadata.get().and_then(|m| m.name.as_deref()))
             .collect();
         assert_eq!(
             names,
@@ -214,8 +224,8 @@ mod tests {
                 Some("solo2")
             ]
         );
-        assert!(out[1].pod.status.get().is_none());
-        assert!(out[2].pod.status.get().is_some());
+        assert!(whole(&out[1]).status.get().is_none());
+        assert!(whole(&out[2]).status.get().is_some());
         // Each repeat names the pod that stands for it; a pod with a waiting container is not
         // a repeat.
         let repeats: Vec<_> = out.iter().map(|i| i.repeat_of).collect();
@@ -224,10 +234,10 @@ mod tests {
         let out = decode_page(&mut PodPageDecoder::new(false), &pods);
         assert!(out
             .iter()
-            .all(|i| image(&i.pod).is_some() && i.repeat_of.is_none()));
+            .all(|i| image(whole(i)).is_some() && i.repeat_of.is_none()));
         // A fresh decoder (a new page, or a retried one) decodes the first pod of an owner whole.
         let out = decode_page(&mut PodPageDecoder::new(true), &pods[1..2]);
-        assert_eq!(image(&out[0].pod), Some("img-a2"));
+        assert_eq!(image(whole(&out[0])), Some("img-a2"));
     }
 
     #[test]
@@ -251,7 +261,7 @@ mod tests {
         let (p3, _) = decoder.decode(b.as_bytes(), 2).unwrap();
         assert_eq!(p3.repeat_of, None);
         assert_eq!(
-            p3.pod.metadata.get().unwrap().owner_references.0[1]
+            whole(&p3).metadata.get().unwrap().owner_references.0[1]
                 .get()
                 .unwrap()
                 .name
@@ -285,7 +295,7 @@ mod tests {
                 at = c;
             }
             let (items, _) = splitter.finish().unwrap();
-            let images: Vec<_> = items.iter().map(|i| image(&i.pod)).collect();
+            let images: Vec<_> = items.iter().map(|i| image(whole(i))).collect();
             assert_eq!(images, [Some("img-a1"), None, None], "cuts {cuts:?}");
             let repeats: Vec<_> = items.iter().map(|i| i.repeat_of).collect();
             assert_eq!(repeats, [None, Some(0), Some(0)], "cuts {cuts:?}");
@@ -304,15 +314,15 @@ mod tests {
         );
         let mut decoder = PodPageDecoder::new(true);
         let (p, _) = decoder.decode(spec_first.as_bytes(), 0).unwrap();
-        assert_eq!((image(&p.pod), p.repeat_of), (Some("img-a1"), None));
+        assert_eq!((image(whole(&p)), p.repeat_of), (Some("img-a1"), None));
         let a2 = pod("a2", Some("rs-a"), running.clone()).to_string();
         let (p, _) = decoder.decode(a2.as_bytes(), 1).unwrap();
-        assert_eq!((image(&p.pod), p.repeat_of), (None, Some(0)));
+        assert_eq!((image(whole(&p)), p.repeat_of), (None, Some(0)));
         let (p, _) = decoder
             .decode(spec_first.replace("a1", "a3").as_bytes(), 2)
             .unwrap();
-        assert_eq!((image(&p.pod), p.repeat_of), (Some("img-a3"), Some(0)));
-        assert!(p.pod.status.get().is_none());
+        assert_eq!((image(whole(&p)), p.repeat_of), (Some("img-a3"), Some(0)));
+        assert!(whole(&p).status.get().is_none());
         // With its status before its metadata, a repeat has its status decoded: it may have
         // pull failures, so it is not merged as a mere repeat.
         let status_first = format!(
@@ -322,7 +332,7 @@ mod tests {
         );
         let (p, _) = decoder.decode(status_first.as_bytes(), 3).unwrap();
         assert_eq!(p.repeat_of, None);
-        assert!(p.pod.status.get().is_some());
+        assert!(whole(&p).status.get().is_some());
         // A nameless pod is dropped by the fold, so it does not count as the owner's first.
         let mut nameless = pod("x", Some("rs-n"), running.clone());
         nameless["metadata"].as_object_mut().unwrap().remove("name");
@@ -331,7 +341,7 @@ mod tests {
             &[nameless, pod("n2", Some("rs-n"), running)],
         );
         assert_eq!(
-            (image(&out[1].pod), out[1].repeat_of),
+            (image(whole(&out[1])), out[1].repeat_of),
             (Some("img-n2"), None)
         );
     }
