@@ -493,50 +493,87 @@ pub mod typed {
         }
     }
 
+    /// What a lenient list reads into: made from the elements of a list, or the default when
+    /// the value is absent, null or not a list.
+    trait FromLenientSeq<'de>: Default {
+        fn from_seq<A: SeqAccess<'de>>(a: A) -> Result<Self, A::Error>;
+    }
+
+    struct LenientSeq<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: FromLenientSeq<'de>> Visitor<'de> for LenientSeq<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<T, A::Error> {
+            T::from_seq(a)
+        }
+        fn visit_bool<E: de::Error>(self, _v: bool) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_i64<E: de::Error>(self, _v: i64) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_u64<E: de::Error>(self, _v: u64) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_f64<E: de::Error>(self, _v: f64) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_str<E: de::Error>(self, _v: &str) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<T, D2::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<T, A::Error> {
+            skip_map(a).map(|_| T::default())
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> FromLenientSeq<'de> for LVec<T> {
+        fn from_seq<A: SeqAccess<'de>>(mut a: A) -> Result<Self, A::Error> {
+            let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
+            while let Some(x) = a.next_element()? {
+                out.push(x);
+            }
+            Ok(LVec(out))
+        }
+    }
+
     impl<'de, T: Deserialize<'de>> Deserialize<'de> for LVec<T> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V<T>(std::marker::PhantomData<T>);
-            impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-                type Value = LVec<T>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a list")
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<LVec<T>, A::Error> {
-                    let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
-                    while let Some(x) = a.next_element()? {
-                        out.push(x);
-                    }
-                    Ok(LVec(out))
-                }
-                fn visit_bool<E: de::Error>(self, _v: bool) -> Result<LVec<T>, E> {
-                    Ok(LVec::default())
-                }
-                fn visit_i64<E: de::Error>(self, _v: i64) -> Result<LVec<T>, E> {
-                    Ok(LVec::default())
-                }
-                fn visit_u64<E: de::Error>(self, _v: u64) -> Result<LVec<T>, E> {
-                    Ok(LVec::default())
-                }
-                fn visit_f64<E: de::Error>(self, _v: f64) -> Result<LVec<T>, E> {
-                    Ok(LVec::default())
-                }
-                fn visit_str<E: de::Error>(self, _v: &str) -> Result<LVec<T>, E> {
-                    Ok(LVec::default())
-                }
-                fn visit_unit<E: de::Error>(self) -> Result<LVec<T>, E> {
-                    Ok(LVec::default())
-                }
-                fn visit_none<E: de::Error>(self) -> Result<LVec<T>, E> {
-                    Ok(LVec::default())
-                }
-                fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<LVec<T>, D2::Error> {
-                    LVec::deserialize(d)
-                }
-                fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<LVec<T>, A::Error> {
-                    skip_map(a).map(|_| LVec::default())
+            d.deserialize_any(LenientSeq(std::marker::PhantomData))
+        }
+    }
+
+    /// Of a list of owner references, the first one marked `controller: true` (whose pods the
+    /// fold merges), borrowed; the list itself is not kept (one allocation less per pod).
+    #[derive(Debug, Default)]
+    pub struct ControllerRef<'a>(pub Option<OwnerRefView<'a>>);
+
+    impl<'de: 'a, 'a> FromLenientSeq<'de> for ControllerRef<'a> {
+        fn from_seq<A: SeqAccess<'de>>(mut a: A) -> Result<Self, A::Error> {
+            while let Some(LObj(r)) = a.next_element::<LObj<OwnerRefView<'a>>>()? {
+                if let Some(r) = r.filter(|r| r.controller.0 == Some(true)) {
+                    skip_seq(a)?;
+                    return Ok(ControllerRef(Some(r)));
                 }
             }
-            d.deserialize_any(V(std::marker::PhantomData))
+            Ok(ControllerRef(None))
+        }
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for ControllerRef<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(LenientSeq(std::marker::PhantomData))
         }
     }
 
@@ -612,8 +649,8 @@ pub mod typed {
         pub name: LCow<'a>,
         #[serde(borrow)]
         pub namespace: LCow<'a>,
-        #[serde(borrow)]
-        pub owner_references: LVec<LObj<OwnerRefView<'a>>>,
+        #[serde(borrow, rename = "ownerReferences")]
+        pub controller: ControllerRef<'a>,
     }
 
     /// [`OwnerRef`], borrowed.
@@ -1081,22 +1118,19 @@ mod tests {
         // Plain strings are borrowed from the input, escaped ones are read owned.
         assert!(matches!(m.name.0, Some(Cow::Borrowed("p"))));
         assert!(matches!(&m.namespace.0, Some(Cow::Owned(s)) if s == "ns"));
-        let owners: Vec<_> = m
-            .owner_references
-            .0
-            .iter()
-            .map(|r| {
-                let r = r.get().unwrap();
-                (r.kind.as_deref(), r.name.as_deref(), r.controller.0)
-            })
-            .collect();
+        // Of the owners, the controller is kept.
+        let c = m.controller.0.as_ref().unwrap();
         assert_eq!(
-            owners,
-            [
-                (Some("Job"), Some("j"), None),
-                (Some("ReplicaSet"), Some("rs"), Some(true))
-            ]
+            (c.kind.as_deref(), c.name.as_deref(), c.controller.0),
+            (Some("ReplicaSet"), Some("rs"), Some(true))
         );
+        // The first controller, past references that are not objects or not controllers.
+        let m: LObj<MetaOwner> = serde_json::from_str(
+            r#"{"ownerReferences":[3,{"name":"a","controller":"yes"},{"name":"b","controller":true},{"name":"c","controller":true}]}"#,
+        )
+        .unwrap();
+        let c = m.get().unwrap().controller.0.as_ref().unwrap();
+        assert_eq!(c.name.as_deref(), Some("b"));
         // Lenient like the owned types: a value of another type reads as absent.
         let odd: LObj<MetaOwner> =
             serde_json::from_str(r#"{"name":5,"namespace":null,"ownerReferences":"x"}"#).unwrap();
@@ -1105,7 +1139,11 @@ mod tests {
             (odd.name.as_deref(), odd.namespace.as_deref()),
             (None, None)
         );
-        assert!(odd.owner_references.0.is_empty());
+        assert!(odd.controller.0.is_none());
+        // No controller among the owners.
+        let m: LObj<MetaOwner> =
+            serde_json::from_str(r#"{"ownerReferences":[{"kind":"Job","name":"j"}]}"#).unwrap();
+        assert!(m.get().unwrap().controller.0.is_none());
     }
 
     #[test]
