@@ -252,7 +252,7 @@ fn list_strategy(kind: &str, path: &[String]) -> ListStrategy {
     if kind == "ServiceAccount" && p == ["secrets"] {
         return MergeByKey("name");
     }
-    if parent.len() >= 1 && parent.last() == Some(&"status") && field == "conditions" {
+    if parent.last() == Some(&"status") && field == "conditions" {
         return MergeByKey("type");
     }
     for spec in pod_spec_paths(kind) {

@@ -93,6 +93,9 @@ fn desc_for(kind: &str) -> Option<Desc> {
     })
 }
 
+/// One field read off the wire: its number, and its varint value or its bytes.
+type Field<'a> = (u32, Result<u64, &'a [u8]>);
+
 struct Reader<'a> {
     b: &'a [u8],
     i: usize,
@@ -118,7 +121,7 @@ impl<'a> Reader<'a> {
         Some(s)
     }
     /// (field, wire type, varint value or bytes)
-    fn field(&mut self) -> Option<Option<(u32, Result<u64, &'a [u8]>)>> {
+    fn field(&mut self) -> Option<Option<Field<'a>>> {
         if self.i >= self.b.len() {
             return Some(None);
         }

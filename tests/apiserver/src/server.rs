@@ -356,6 +356,7 @@ fn impersonate(
 }
 
 /// Error body for an injected status.
+#[allow(clippy::result_large_err)] // Resp is the response itself, returned as is
 fn injected_error(code: u16, info: &ReqInfo, user: &str) -> Result<ApiError, Resp> {
     let def = lookup(&info.resource).filter(|_| !info.resource.is_empty());
     Ok(match code {
