@@ -730,7 +730,6 @@ fn client_certificate_message(e: &kube::Error) -> Option<String> {
     }
 }
 
-/// The first line of a multi-line library message (YAML errors carry a source snippet).
 /// This build has no proxy support (kube's `http-proxy` and `socks5` features are off). The
 /// message names the proxy by host only: a proxy URL may carry a user and password.
 fn unsupported_proxy_message(proxy: &http::Uri) -> String {
@@ -744,6 +743,7 @@ fn unsupported_proxy_message(proxy: &http::Uri) -> String {
     )
 }
 
+/// The first line of a multi-line library message (YAML errors carry a source snippet).
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("").trim_end()
 }

@@ -10,11 +10,11 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::LazyLock;
 
 // Owner keys are hashed once or twice per pod of a page: foldhash (seeded per process) instead
 // of SipHash, which was 2-3% of decoding a page.
 use foldhash::fast::RandomState;
-use std::sync::LazyLock;
 
 use crate::cluster::skim::{self, SkimError};
 use crate::cluster::ItemDecoder;
@@ -225,6 +225,9 @@ mod tests {
         );
         assert!(whole(&out[1]).status.get().is_none());
         assert!(whole(&out[2]).status.get().is_some());
+        // A repeat read no further than its owner holds no pod at all.
+        assert!(out[1].pod.is_none() && out[4].pod.is_none());
+        assert!(out[2].pod.is_some());
         // Each repeat names the pod that stands for it; a pod with a waiting container is not
         // a repeat.
         let repeats: Vec<_> = out.iter().map(|i| i.repeat_of).collect();
