@@ -1,6 +1,7 @@
 //! The HTTP stack under the kube `Client`: kube's own (base URI, TLS, credentials, extra
 //! headers such as impersonation, connect/read/write timeouts), built here for one setting kube
-//! does not expose: how much is read from a connection at a time.
+//! does not expose: how much is read from a connection at a time, and how much the kernel may
+//! queue for us on a connection to this machine.
 
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -15,6 +16,29 @@ use tower::ServiceBuilder;
 /// seventh round; 128 KiB was slower at 10,000).
 pub const READ_SIZE: usize = 256 * 1024;
 
+/// Receive buffer asked of the kernel for connections to an API server on this machine (kind,
+/// k3d and `kubectl proxy` listen on 127.0.0.1). With the kernel's default buffer, the server
+/// can only send as much as our reads have freed, and on loopback its sending then runs on our
+/// thread, inside each read that opens the window again: at 1,000 pods, a fifth of the audit's
+/// CPU time (docs/PERFORMANCE.md, eighth round). With room for a whole page, it sends on its own
+/// time. Setting it switches off the kernel's receive-window autotuning, so remote servers keep
+/// the default: across a network the window must grow with the bandwidth and latency, and
+/// `net.core.rmem_max` (208 KiB on many machines) would cap it. On loopback, latency is nil and
+/// any window is enough; the kernel caps the request at `net.core.rmem_max`.
+pub const LOOPBACK_RECV_BUFFER: usize = 4 << 20;
+
+/// The receive buffer to ask for on connections to `server`: [`LOOPBACK_RECV_BUFFER`] when it
+/// is this machine (a loopback address or `localhost`), else the kernel's default.
+pub fn recv_buffer_for(server: &http::Uri) -> Option<usize> {
+    let host = server.host()?;
+    let ip_literal = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || ip_literal
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback.then_some(LOOPBACK_RECV_BUFFER)
+}
+
 /// A client for `config`, as `kube::Client::try_from` builds it but with [`READ_SIZE`] reads.
 pub fn client(config: kube::Config) -> kube::Result<kube::Client> {
     // Proxies need kube features this build leaves out (`Cluster::connect` refuses them
@@ -24,6 +48,7 @@ pub fn client(config: kube::Config) -> kube::Result<kube::Client> {
     }
     let mut http = HttpConnector::new();
     http.enforce_http(false);
+    http.set_recv_buffer_size(recv_buffer_for(&config.cluster_url));
     let https = config.rustls_https_connector_with_connector(http)?;
     let mut connector = hyper_timeout::TimeoutConnector::new(https);
     connector.set_connect_timeout(config.connect_timeout);
@@ -41,4 +66,37 @@ pub fn client(config: kube::Config) -> kube::Result<kube::Client> {
         .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         .service(http_client);
     Ok(kube::Client::new(service, config.default_namespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer(server: &str) -> Option<usize> {
+        recv_buffer_for(&server.parse().unwrap())
+    }
+
+    #[test]
+    fn only_servers_on_this_machine_get_a_fixed_receive_buffer() {
+        for local in [
+            "https://127.0.0.1:6443",
+            "http://127.0.0.1:8001",
+            "https://127.1.2.3",
+            "https://localhost:6443",
+            "https://LOCALHOST",
+            "https://[::1]:6443",
+        ] {
+            assert_eq!(buffer(local), Some(LOOPBACK_RECV_BUFFER), "{local}");
+        }
+        for remote in [
+            "https://10.0.0.1:6443",
+            "https://[2001:db8::1]:443",
+            "https://kube.example.com",
+            "https://localhost.example.com",
+            "https://128.0.0.1",
+            "https://[::2]",
+        ] {
+            assert_eq!(buffer(remote), None, "{remote}");
+        }
+    }
 }
