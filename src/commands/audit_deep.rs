@@ -152,12 +152,14 @@ pub async fn scan(
     let progress = output::Progress::of("inspecting images", order.len());
     let progress = &progress;
     let results: Vec<(String, std::result::Result<ImageFacts, RegistryError>)> =
-        futures::stream::iter(order.iter().map(|key| {
-            let p = &plan[key];
+        // Owned keys: a closure taking `&String` into the async block would make this future
+        // not `Send` for every lifetime (a rustc limitation), and commands run as tasks.
+        futures::stream::iter(order.iter().cloned().map(|key| {
+            let p = &plan[&key];
             async move {
                 let r = inspect(inspector, p).await;
                 progress.add(1);
-                (key.clone(), r.map(|i| ImageFacts::from_inspection(&i)))
+                (key, r.map(|i| ImageFacts::from_inspection(&i)))
             }
         }))
         .buffered(DEFAULT_CONCURRENCY)

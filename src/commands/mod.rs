@@ -28,7 +28,8 @@ fn install_panic_hook() {
 }
 
 /// Test hook (debug builds only): `KUBECTL_IMAGE_SEC_TEST_PANIC=<text>` panics with `<text>` in
-/// the payload, so the tests can check that the panic hook never prints it.
+/// the payload, so the tests can check that the panic hook never prints it. It panics inside
+/// the command's task, as a bug in a command would.
 fn test_panic() {
     #[cfg(debug_assertions)]
     if let Some(text) = std::env::var_os("KUBECTL_IMAGE_SEC_TEST_PANIC") {
@@ -60,10 +61,7 @@ pub fn run_from_env() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        test_panic();
-        run(cli)
-    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)));
     let Ok(result) = result else {
         // The hook has printed the one-line error.
         return ExitCode::from(1);
@@ -105,13 +103,26 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             .build()
     }
     .map_err(|e| Error::other(format!("cannot start the async runtime: {e}")))?;
-    let result = runtime.block_on(async move {
+    let command = async move {
+        test_panic();
         match cli.command {
             Command::CreateSecret(args) => create_secret::run(&cli.global, args).await,
             Command::Patch(args) => patch::run(&cli.global, args).await,
             Command::Audit(args) => audit::run(&cli.global, args).await,
             Command::Inspect(args) => inspect::run(&cli.global, args).await,
             Command::Completion(_) => unreachable!("handled above"),
+        }
+    };
+    // The command runs as a task, not as `block_on`'s own future: while tasks are ready (a page
+    // streaming in), the current-thread runtime polls `block_on`'s future only once every 61
+    // task polls, so a page's continue token waited until the page was done before the next
+    // page was requested. As a task, it is polled in turn with the connections' tasks.
+    let result = runtime.block_on(async move {
+        match tokio::spawn(command).await {
+            Ok(result) => result,
+            // The hook has printed the one-line error; unwinding on keeps the exit code 1.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::other(format!("the command was cancelled: {e}"))),
         }
     });
     if !inspects {
