@@ -33,7 +33,7 @@ const READ_ATTEMPTS: u32 = 5;
 /// A connection to one cluster (one kubeconfig context).
 #[derive(Clone)]
 pub struct Cluster {
-    client: kube::Client,
+    client: transport::Transport,
     /// The namespace from `-n`, else the context's, else `default`.
     pub namespace: String,
     /// The kubeconfig context name (empty when none was used).
@@ -422,24 +422,14 @@ impl Cluster {
             let status = resp.status();
             if !status.is_success() {
                 let headers = resp.headers().clone();
-                let bytes = resp.into_body().collect_bytes().await.map_err(|e| {
-                    format!(
-                        "reading the response failed: {}",
-                        self.connection_message(&e)
-                    )
-                })?;
+                let bytes = self.read_body(resp.into_body()).await?;
                 return Ok(Err((status, headers, bytes)));
             }
             let mut body = resp.into_body();
             let mut splitter = stream::PageSplitter::new(decoder);
             let mut size = 0;
             while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| {
-                    format!(
-                        "reading the response failed: {}",
-                        self.connection_message(&e)
-                    )
-                })?;
+                let frame = frame.map_err(|e| self.read_failure(e))?;
                 let Ok(chunk) = frame.into_data() else {
                     continue;
                 };
@@ -615,12 +605,7 @@ impl Cluster {
                 .map_err(|e| self.connection_message(&e))?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let bytes = resp.into_body().collect_bytes().await.map_err(|e| {
-                format!(
-                    "reading the response failed: {}",
-                    self.connection_message(&e)
-                )
-            })?;
+            let bytes = self.read_body(resp.into_body()).await?;
             Ok((status, headers, bytes))
         };
         match self.request_timeout {
@@ -629,6 +614,23 @@ impl Cluster {
             })?,
             None => fut.await,
         }
+    }
+
+    /// The whole body of a response.
+    async fn read_body(&self, body: hyper::body::Incoming) -> std::result::Result<Bytes, String> {
+        use http_body_util::BodyExt;
+        Ok(body
+            .collect()
+            .await
+            .map_err(|e| self.read_failure(e))?
+            .to_bytes())
+    }
+
+    fn read_failure(&self, e: hyper::Error) -> String {
+        format!(
+            "reading the response failed: {}",
+            self.connection_message(&kube::Error::HyperError(e))
+        )
     }
 
     fn connection_message(&self, e: &kube::Error) -> String {

@@ -1,12 +1,17 @@
-//! The HTTP stack under the kube `Client`: kube's own (base URI, TLS, credentials, extra
-//! headers such as impersonation, connect/read/write timeouts), built here for one setting kube
-//! does not expose: how much is read from a connection at a time, and how much the kernel may
-//! queue for us on a connection to this machine.
+//! The HTTP stack the cluster's requests go through: kube's own (base URI, TLS, credentials,
+//! extra headers such as impersonation, connect/read/write timeouts), built here for settings
+//! kube does not expose: how much is read from a connection at a time, how much the kernel may
+//! queue for us on a connection to this machine, and no `Buffer` task in front of it.
 
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use kube::client::ConfigExt;
-use tower::ServiceBuilder;
+use kube::client::{Body, ConfigExt};
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceBuilder, ServiceExt};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Bytes read from a connection at a time. hyper's default starts at 8 KiB and doubles up to
 /// about 400 KiB, growing its buffer as it goes; with the pieces of a page still held, each
@@ -39,13 +44,33 @@ pub fn recv_buffer_for(server: &http::Uri) -> Option<usize> {
     loopback.then_some(LOOPBACK_RECV_BUFFER)
 }
 
-/// A client for `config`, as `kube::Client::try_from` builds it but with [`READ_SIZE`] reads.
-pub fn client(config: kube::Config) -> kube::Result<kube::Client> {
-    // Proxies need kube features this build leaves out (`Cluster::connect` refuses them
-    // first); kube's builder says so too.
-    if config.proxy_url.is_some() {
-        return kube::Client::try_from(config);
+/// The API server's HTTP client. A `kube::Client` puts its service behind a `Buffer`: each
+/// request is handed to the buffer's task, which hands the response future back, one more
+/// turn of the runtime's queue per request, taken behind a page being decoded. Cloning the
+/// service itself (hyper's pool is shared) skips both.
+#[derive(Clone)]
+pub struct Transport(BoxCloneSyncService<Request<Body>, Response<Incoming>, BoxError>);
+
+impl Transport {
+    /// Sends `request` (a path; the base URI and credentials are added here). Errors as
+    /// `kube::Client::send` words them.
+    pub async fn send(&self, request: Request<Body>) -> kube::Result<Response<Incoming>> {
+        self.0.clone().oneshot(request).await.map_err(|err| {
+            err.downcast::<kube::Error>()
+                .map(|e| *e)
+                .or_else(|err| {
+                    err.downcast::<hyper::Error>()
+                        .map(|e| kube::Error::HyperError(*e))
+                })
+                .unwrap_or_else(kube::Error::Service)
+        })
     }
+}
+
+/// A client for `config`, as `kube::Client::try_from` builds its stack but with [`READ_SIZE`]
+/// reads and no `Buffer`. Proxies are not supported (this build leaves out kube's proxy
+/// features): `Cluster::connect` refuses a `proxy-url` before it gets here.
+pub fn client(config: kube::Config) -> kube::Result<Transport> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_recv_buffer_size(recv_buffer_for(&config.cluster_url));
@@ -63,9 +88,9 @@ pub fn client(config: kube::Config) -> kube::Result<kube::Client> {
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         // The refreshing-token layer's errors are boxed; the inner ones must be too.
-        .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        .map_err(BoxError::from)
         .service(http_client);
-    Ok(kube::Client::new(service, config.default_namespace))
+    Ok(Transport(BoxCloneSyncService::new(service)))
 }
 
 #[cfg(test)]
