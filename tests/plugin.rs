@@ -133,3 +133,28 @@ fn the_binary_is_linked_position_dependent() {
         "expected ET_EXEC (2), found {e_type}: was -no-pie dropped?"
     );
 }
+
+/// build.rs links libgcc's unwinder in statically when the C compiler has it, so `libgcc_s.so.1`
+/// is not loaded at every start (~0.17 ms; docs/PERFORMANCE.md, eighth round). Panics still
+/// unwind to the one-line error: see `a_panic_prints_one_line_without_its_payload`.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn the_binary_does_not_load_libgcc_s() {
+    let has_unwinder = std::process::Command::new("cc")
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().starts_with('/'))
+        .unwrap_or(false);
+    let out = std::process::Command::new("readelf")
+        .arg("-d")
+        .arg(bin())
+        .output()
+        .expect("readelf (binutils) runs");
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert!(dynamic.contains("(NEEDED)"), "{dynamic}");
+    assert_eq!(
+        dynamic.contains("libgcc_s"),
+        !has_unwinder,
+        "libgcc_eh.a available: {has_unwinder}; dynamic section:\n{dynamic}"
+    );
+}
