@@ -71,6 +71,7 @@ impl Transport {
 /// reads and no `Buffer`. Proxies are not supported (this build leaves out kube's proxy
 /// features): `Cluster::connect` refuses a `proxy-url` before it gets here.
 pub fn client(config: kube::Config) -> kube::Result<Transport> {
+    debug_assert!(config.proxy_url.is_none(), "proxies are refused before");
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_recv_buffer_size(recv_buffer_for(&config.cluster_url));
