@@ -21,8 +21,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// seventh round; 128 KiB was slower at 10,000).
 pub const READ_SIZE: usize = 256 * 1024;
 
-/// Receive buffer asked of the kernel for connections to an API server on this machine (kind,
-/// k3d and `kubectl proxy` listen on 127.0.0.1). With the kernel's default buffer, the server
+/// Receive buffer asked of the kernel for connections to an API server on this machine (kind
+/// and `kubectl proxy` listen on 127.0.0.1, k3d's kubeconfigs name 0.0.0.0). With the kernel's default buffer, the server
 /// can only send as much as our reads have freed, and on loopback its sending then runs on our
 /// thread, inside each read that opens the window again: at 1,000 pods, a fifth of the audit's
 /// CPU time (docs/PERFORMANCE.md, eighth round). With room for a whole page, it sends on its own
@@ -33,14 +33,15 @@ pub const READ_SIZE: usize = 256 * 1024;
 pub const LOOPBACK_RECV_BUFFER: usize = 4 << 20;
 
 /// The receive buffer to ask for on connections to `server`: [`LOOPBACK_RECV_BUFFER`] when it
-/// is this machine (a loopback address or `localhost`), else the kernel's default.
+/// is this machine (a loopback address, `localhost`, or 0.0.0.0 / `::`, which k3d writes into
+/// kubeconfigs and which connects to this machine), else the kernel's default.
 pub fn recv_buffer_for(server: &http::Uri) -> Option<usize> {
     let host = server.host()?;
     let ip_literal = host.trim_start_matches('[').trim_end_matches(']');
     let loopback = host.eq_ignore_ascii_case("localhost")
         || ip_literal
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
     loopback.then_some(LOOPBACK_RECV_BUFFER)
 }
 
@@ -111,6 +112,8 @@ mod tests {
             "https://localhost:6443",
             "https://LOCALHOST",
             "https://[::1]:6443",
+            "https://0.0.0.0:6550",
+            "https://[::]:6550",
         ] {
             assert_eq!(buffer(local), Some(LOOPBACK_RECV_BUFFER), "{local}");
         }
